@@ -1,0 +1,48 @@
+# The two commands of the README. Everything is installed into .venv by this file.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: demo test check lint typecheck pytest sandbox bench clean
+
+DEMO := cd examples/quickstart && ../../$(BIN)/assay
+
+demo: $(STAMP) sandbox
+	@echo "== 1. Check the project's valohai.yaml"
+	$(DEMO) lint
+	@echo "== 2. Run its train step: inputs, parameters, live log, metadata, outputs"
+	$(DEMO) run train --param epochs=120 --param learning_rate=0.2
+	@echo "== 3. The model file, found by the alias its metadata gave it"
+	$(DEMO) datums show datum://house-price-model
+	@echo "== 4. Every execution so far"
+	$(DEMO) executions list
+
+test: $(STAMP) sandbox check pytest
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -qq --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+# A private /valohai per execution needs bubblewrap; install it where we may (root + apt),
+# otherwise Assay runs without it and says so once.
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get install -y -qq bubblewrap >/dev/null 2>&1 || \
+	   (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq bubblewrap >/dev/null 2>&1)) ; } || \
+	  echo "note: bubblewrap is not installed; executions will run without a private /valohai"
+
+check: $(STAMP)
+	$(BIN)/ruff format --check src tests bench examples
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+bench: $(STAMP) sandbox
+	$(BIN)/python bench/overhead.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

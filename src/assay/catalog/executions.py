@@ -1,0 +1,158 @@
+"""Executions: one run of one step, with its parameters, inputs, metadata and outcome."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from assay.catalog.events import record_event
+from assay.catalog.projects import next_execution_counter
+from assay.catalog.tables import Execution, ExecutionInput, ExecutionMetadata, new_id, utcnow
+from assay.errors import NotFound
+
+#: statuses, as Valohai names them; the last three are final
+CREATED, STARTED, COMPLETED, ERROR, STOPPED = "created", "started", "completed", "error", "stopped"
+FINAL_STATUSES = frozenset({COMPLETED, ERROR, STOPPED})
+
+_UUID = re.compile(r"^(exec-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def create_execution(
+    session: Session,
+    *,
+    project_id: str,
+    step: str,
+    image: str,
+    command: str,
+    parameters: dict[str, Any],
+    inputs: dict[str, Any],
+    execution_dir: str,
+    actor: str,
+    execution_id: str | None = None,
+) -> Execution:
+    execution = Execution(
+        id=execution_id or new_id(),
+        project_id=project_id,
+        counter=next_execution_counter(session, project_id),
+        step=step,
+        status=CREATED,
+        image=image,
+        command=command,
+        parameters=parameters,
+        inputs=inputs,
+        environment={},
+        problems=[],
+        execution_dir=execution_dir,
+        log_path="",
+        created_at=utcnow(),
+    )
+    session.add(execution)
+    session.flush()
+    record_event(
+        session,
+        project_id,
+        "execution.created",
+        f"execution:{execution.id}",
+        actor,
+        {"counter": execution.counter, "step": step},
+    )
+    return execution
+
+
+def record_inputs(session: Session, execution_id: str, rows: Iterable[dict[str, Any]]) -> None:
+    session.add_all(ExecutionInput(execution_id=execution_id, **row) for row in rows)
+
+
+def start_execution(session: Session, execution: Execution, *, log_path: str, actor: str) -> None:
+    execution.status = STARTED
+    execution.started_at = utcnow()
+    execution.log_path = log_path
+    record_event(
+        session,
+        execution.project_id,
+        "execution.started",
+        f"execution:{execution.id}",
+        actor,
+        {"counter": execution.counter},
+    )
+
+
+def finish_execution(
+    session: Session,
+    execution: Execution,
+    *,
+    status: str,
+    exit_code: int | None,
+    message: str | None,
+    environment: dict[str, Any],
+    problems: list[str],
+    metadata: Iterable[tuple[datetime, dict[str, Any]]],
+    actor: str,
+) -> None:
+    execution.status = status
+    execution.exit_code = exit_code
+    execution.message = message
+    execution.environment = environment
+    execution.problems = problems
+    execution.ended_at = utcnow()
+    session.add_all(
+        ExecutionMetadata(execution_id=execution.id, seq=seq, logged_at=logged_at, data=data)
+        for seq, (logged_at, data) in enumerate(metadata)
+    )
+    record_event(
+        session,
+        execution.project_id,
+        f"execution.{status}",
+        f"execution:{execution.id}",
+        actor,
+        {"counter": execution.counter, "exit_code": exit_code},
+    )
+
+
+def get_execution(session: Session, project_id: str, ref: str | int) -> Execution:
+    """By counter (``12``, ``#12``) or id (``<uuid>``, ``exec-<uuid>``)."""
+    text = str(ref).strip()
+    query = select(Execution).where(Execution.project_id == project_id)
+    if text.lstrip("#").isdigit():
+        query = query.where(Execution.counter == int(text.lstrip("#")))
+    elif _UUID.match(text):
+        query = query.where(Execution.id == text.removeprefix("exec-"))
+    else:
+        raise NotFound(f"{text!r} is not an execution reference", hint="use its number (#12) or its id")
+    execution = session.scalar(query)
+    if execution is None:
+        raise NotFound(f"no execution {text} in this project", hint="`assay executions list` shows them")
+    return execution
+
+
+def list_executions(session: Session, project_id: str, *, limit: int = 50) -> list[Execution]:
+    query = (
+        select(Execution)
+        .where(Execution.project_id == project_id)
+        .order_by(Execution.counter.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def metadata_events(session: Session, execution_id: str) -> list[ExecutionMetadata]:
+    query = select(ExecutionMetadata).where(ExecutionMetadata.execution_id == execution_id)
+    return list(session.scalars(query.order_by(ExecutionMetadata.seq)))
+
+
+def latest_metadata(session: Session, execution_id: str) -> dict[str, Any]:
+    """The last value logged for each key: what conditions, edges and sorting use."""
+    latest: dict[str, Any] = {}
+    for row in metadata_events(session, execution_id):
+        latest.update(row.data)
+    return latest
+
+
+def execution_inputs(session: Session, execution_id: str) -> list[ExecutionInput]:
+    query = select(ExecutionInput).where(ExecutionInput.execution_id == execution_id)
+    return list(session.scalars(query.order_by(ExecutionInput.input_name, ExecutionInput.position)))

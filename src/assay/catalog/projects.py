@@ -1,0 +1,35 @@
+"""Projects: the unit that owns executions, datums and counters (``#N`` is per project)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from assay.catalog.tables import Project, new_id, utcnow
+
+
+def ensure_project(session: Session, name: str) -> Project:
+    """The project called ``name``, created on first use (safe against concurrent creators)."""
+    project = session.scalar(select(Project).where(Project.name == name))
+    if project is not None:
+        return project
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(
+        insert(Project)
+        .values(id=new_id(), name=name, execution_counter=0, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+    return session.scalars(select(Project).where(Project.name == name)).one()
+
+
+def next_execution_counter(session: Session, project_id: str) -> int:
+    """Allocate the next ``#N``; the row lock makes concurrent allocations distinct."""
+    counter = session.execute(
+        update(Project)
+        .where(Project.id == project_id)
+        .values(execution_counter=Project.execution_counter + 1)
+        .returning(Project.execution_counter)
+    ).scalar_one()
+    return int(counter)

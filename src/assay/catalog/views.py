@@ -1,0 +1,92 @@
+"""Read models: executions and datums as plain JSON-able dicts, the shape every interface shows.
+
+The CLI's ``--json`` prints these; the REST API will return the same shapes. Every object
+carries its full reference (``datum://<id>``, ``exec-<id>``) so output can be fed back in.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from assay.catalog import datums, executions
+from assay.catalog.tables import Datum, Execution
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def describe_execution(session: Session, execution: Execution, *, full: bool = True) -> dict[str, Any]:
+    duration = None
+    if execution.started_at and execution.ended_at:
+        duration = round((execution.ended_at - execution.started_at).total_seconds(), 3)
+    view: dict[str, Any] = {
+        "id": execution.id,
+        "ref": f"exec-{execution.id}",
+        "counter": execution.counter,
+        "step": execution.step,
+        "status": execution.status,
+        "image": execution.image,
+        "exit_code": execution.exit_code,
+        "message": execution.message,
+        "created_at": _time(execution.created_at),
+        "started_at": _time(execution.started_at),
+        "ended_at": _time(execution.ended_at),
+        "duration_seconds": duration,
+    }
+    if not full:
+        return view
+    view.update(
+        {
+            "parameters": execution.parameters,
+            "inputs": {
+                name: [{**f, "datum": f"datum://{f['datum_id']}"} for f in files]
+                for name, files in execution.inputs.items()
+            },
+            "metadata": executions.latest_metadata(session, execution.id),
+            "outputs": [
+                describe_datum(session, d, full=False) for d in datums.outputs_of(session, execution.id)
+            ],
+            "problems": execution.problems,
+            "environment": execution.environment,
+            "command": execution.command,
+            "log_path": execution.log_path,
+            "execution_dir": execution.execution_dir,
+        }
+    )
+    return view
+
+
+def describe_datum(session: Session, datum: Datum, *, full: bool = True) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": datum.id,
+        "uri": f"datum://{datum.id}",
+        "name": datum.name,
+        "sha256": datum.sha256,
+        "size": datum.size,
+        "tags": datum.tags,
+    }
+    if not full:
+        return view
+    producer = None
+    if datum.output_execution_id:
+        execution = session.get_one(Execution, datum.output_execution_id)
+        producer = {
+            "id": execution.id,
+            "ref": f"exec-{execution.id}",
+            "counter": execution.counter,
+            "step": execution.step,
+        }
+    view.update(
+        {
+            "metadata": datum.file_metadata,
+            "aliases": [f"datum://{a}" for a in datums.aliases_of(session, datum.id)],
+            "source_uri": datum.source_uri,
+            "produced_by": producer,
+            "created_at": _time(datum.created_at),
+        }
+    )
+    return view

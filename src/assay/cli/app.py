@@ -1,0 +1,42 @@
+"""The ``assay`` command: parse → call one core function → render."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from assay.cli import datums, executions, lint, run
+from assay.cli.context import State
+
+app = typer.Typer(
+    name="assay",
+    help="Run valohai.yaml projects on your own machines, and record everything.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def main_options(
+    project_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "-C", "--project", help="The project folder (default: the one holding the current folder)."
+        ),
+    ] = None,
+) -> None:
+    State.project_dir = project_dir
+
+
+app.command("lint")(lint.lint_command)
+app.command("run")(run.run_command)
+app.add_typer(executions.app, name="executions", help="List and inspect executions.")
+app.add_typer(datums.app, name="datums", help="Inspect datums: files addressed by content.")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,76 @@
+"""What every command needs: the project, the catalog, consoles, and error handling.
+
+Heavy modules (SQLAlchemy, the runtime) are imported inside functions so that
+``assay --help`` starts quickly.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from assay.errors import AssayError
+
+if TYPE_CHECKING:
+    from assay.catalog import Catalog
+    from assay.project import Project
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class State:
+    """Options of the top-level ``assay`` command, read by subcommands."""
+
+    project_dir: Path | None = None
+
+
+def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn an ``AssayError`` into its message on stderr and its exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except AssayError as exc:
+            err_console.print(f"[bold red]error:[/] {exc.message}", markup=True)
+            for problem in getattr(exc, "problems", []):
+                err_console.print(problem.format(), markup=False)
+            if exc.hint:
+                err_console.print(f"[dim]hint:[/] {exc.hint}", markup=True)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper
+
+
+def project() -> Project:
+    from assay.project import find_project
+
+    return find_project(State.project_dir)
+
+
+def catalog_for(found: Project) -> Catalog:
+    from assay.catalog import open_catalog
+
+    return open_catalog(found.database_url)
+
+
+def project_id(catalog: Catalog, found: Project) -> str:
+    from assay.catalog.projects import ensure_project
+
+    with catalog.transaction() as session:
+        return ensure_project(session, found.name).id
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")

@@ -1,0 +1,33 @@
+"""``assay datums``: inspect files addressed by content."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from assay.cli import render
+from assay.cli.context import catalog_for, console, handles_errors, print_json, project, project_id
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("show")
+@handles_errors
+def show(
+    ref: Annotated[str, typer.Argument(help="datum://<id>, datum://<alias>, or the bare id or alias.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show one datum: size, digest, who produced it, metadata, aliases."""
+    from assay.catalog.datums import get_datum
+    from assay.catalog.views import describe_datum
+
+    found = project()
+    catalog = catalog_for(found)
+    pid = project_id(catalog, found)
+    with catalog.read() as session:
+        view = describe_datum(session, get_datum(session, pid, ref))
+    if as_json:
+        print_json(view)
+    else:
+        render.datum_detail(console, view)

@@ -1,0 +1,67 @@
+"""``assay lint``: every problem of a valohai.yaml at once, as FILE:LINE:COL: message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from assay.cli.context import State, console, err_console, handles_errors
+
+if TYPE_CHECKING:
+    from assay.spec import SpecCheck
+
+
+@handles_errors
+def lint_command(
+    file: Annotated[
+        Path | None, typer.Argument(help="The file to check (default: the project's valohai.yaml).")
+    ] = None,
+    fix: Annotated[
+        bool, typer.Option("--fix", help="Rewrite shorthand forms canonically, keeping comments.")
+    ] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail on warnings too.")] = False,
+) -> None:
+    """Check valohai.yaml: syntax, schema, step references, edges, actions."""
+    from assay.spec import check_spec
+
+    path = file or _default_file()
+    check = check_spec(path)
+    if fix:
+        check = _fix(path, check)
+    for problem in check.problems:
+        style = {"error": "red", "warning": "yellow"}.get(problem.severity, "cyan")
+        head, _, rest = problem.format().partition("\n")
+        console.print(f"[{style}]{head}[/]" + (f"\n{rest}" if rest else ""), markup=True)
+    errors = sum(p.severity == "error" for p in check.problems)
+    warnings = sum(p.severity == "warning" for p in check.problems)
+    if errors or (strict and warnings):
+        err_console.print(f"{path}: {errors} error(s), {warnings} warning(s)")
+        raise typer.Exit(2)
+    console.print(f"[green]{path}: valid[/]" + (f" ({warnings} warning(s))" if warnings else ""))
+
+
+def _default_file() -> Path:
+    from assay.project import SPEC_NAME
+
+    base = State.project_dir or Path.cwd()
+    return base / SPEC_NAME
+
+
+def _fix(path: Path, check: SpecCheck) -> SpecCheck:
+    from assay.errors import SpecError
+    from assay.spec import check_spec
+    from assay.spec.normalize import RewriteRefused, rewrite_text
+
+    if check.canonical is None or check.source is None or not check.canonical.shorthands:
+        return check
+    try:
+        text = rewrite_text(check.source, check.canonical)
+    except RewriteRefused as exc:
+        raise SpecError(
+            f"cannot rewrite {path} automatically: {exc}", hint="rewrite that item by hand"
+        ) from exc
+    path.write_text(text, encoding="utf-8")
+    console.print(f"[green]rewrote {path} in the canonical form[/]")
+    return check_spec(path)

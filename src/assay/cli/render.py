@@ -1,0 +1,113 @@
+"""Rich renderings of executions and datums for people (``--json`` prints the raw views)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+STATUS_STYLE = {
+    "completed": "green",
+    "error": "red",
+    "stopped": "yellow",
+    "started": "cyan",
+    "created": "dim",
+}
+
+
+def status_text(status: str) -> str:
+    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def short_value(value: Any, limit: int = 60) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def execution_list(console: Console, views: list[dict[str, Any]]) -> None:
+    if not views:
+        console.print("No executions yet. Run one with `assay run STEP`.")
+        return
+    table = Table(box=None, pad_edge=False)
+    for column in ("#", "step", "status", "started", "duration"):
+        table.add_column(column)
+    for view in views:
+        duration = f"{view['duration_seconds']:.2f} s" if view["duration_seconds"] is not None else ""
+        started = (view["started_at"] or view["created_at"] or "")[:19].replace("T", " ")
+        table.add_row(f"#{view['counter']}", view["step"], status_text(view["status"]), started, duration)
+    console.print(table)
+
+
+def execution_detail(console: Console, view: dict[str, Any]) -> None:
+    console.print(
+        f"[bold]Execution #{view['counter']}[/] {view['step']} — {status_text(view['status'])}"
+        + (f" ({view['message']})" if view["message"] else "")
+    )
+    console.print(f"[dim]id[/] {view['ref']}   [dim]image[/] {view['image']}")
+    if view["duration_seconds"] is not None:
+        console.print(
+            f"[dim]duration[/] {view['duration_seconds']:.2f} s   [dim]exit code[/] {view['exit_code']}"
+        )
+    env = view.get("environment") or {}
+    if env:
+        commit = env.get("git_commit") or "not a git repository"
+        dirty = " (dirty)" if env.get("git_dirty") else ""
+        console.print(f"[dim]code[/] {commit}{dirty}   [dim]sandbox[/] {env.get('sandbox')}")
+    _mapping(console, "Parameters", view.get("parameters") or {})
+    inputs = view.get("inputs") or {}
+    if inputs:
+        table = Table(title="Inputs", title_justify="left", box=None, pad_edge=False)
+        for column in ("input", "file", "from", "datum"):
+            table.add_column(column)
+        for name, files in inputs.items():
+            for f in files:
+                table.add_row(name, f["name"], short_value(f["uri"], 50), f["datum"])
+        console.print(table)
+    _mapping(console, "Metadata (last value of each key)", view.get("metadata") or {})
+    outputs = view.get("outputs") or []
+    if outputs:
+        table = Table(title="Outputs", title_justify="left", box=None, pad_edge=False)
+        for column in ("file", "size", "datum", "sha256"):
+            table.add_column(column)
+        for datum in outputs:
+            table.add_row(datum["name"], human_size(datum["size"]), datum["uri"], datum["sha256"][:12])
+        console.print(table)
+    for problem in view.get("problems") or []:
+        console.print(f"[yellow]problem:[/] {problem}")
+
+
+def _mapping(console: Console, title: str, values: dict[str, Any]) -> None:
+    if not values:
+        return
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False, show_header=False)
+    table.add_column("key", style="dim")
+    table.add_column("value")
+    for key, value in values.items():
+        table.add_row(str(key), short_value(value))
+    console.print(table)
+
+
+def datum_detail(console: Console, view: dict[str, Any]) -> None:
+    console.print(f"[bold]{view['uri']}[/] {view['name']}  {human_size(view['size'])}")
+    console.print(f"[dim]sha256[/] {view['sha256']}")
+    producer = view.get("produced_by")
+    if producer:
+        console.print(f"[dim]produced by[/] execution #{producer['counter']} ({producer['step']})")
+    elif view.get("source_uri"):
+        console.print(f"[dim]from[/] {view['source_uri']}")
+    if view.get("aliases"):
+        console.print(f"[dim]aliases[/] {', '.join(view['aliases'])}")
+    if view.get("tags"):
+        console.print(f"[dim]tags[/] {', '.join(view['tags'])}")
+    _mapping(console, "Metadata", view.get("metadata") or {})

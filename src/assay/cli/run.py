@@ -1,0 +1,111 @@
+"""``assay run STEP``: one execution, its live log, then a summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from assay.cli import render
+from assay.cli.context import catalog_for, console, err_console, handles_errors, print_json, project
+
+
+@handles_errors
+def run_command(
+    step: Annotated[str, typer.Argument(help="The step to run, by name.")],
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="NAME=VALUE; repeat for more (or for a list).")
+    ] = None,
+    input_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--input", "-i", help="NAME=URI replacing the input's default; repeat for several files."
+        ),
+    ] = None,
+    env: Annotated[
+        list[str] | None, typer.Option("--env", "-e", help="NAME=VALUE environment variable.")
+    ] = None,
+    sandbox: Annotated[
+        str | None, typer.Option(help="auto, bwrap, unshare or none (default: $ASSAY_SANDBOX or auto).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the execution as JSON; the log goes to stderr.")
+    ] = False,
+) -> None:
+    """Run one step of valohai.yaml and record it."""
+    from assay.artifacts import ArtifactStore
+    from assay.catalog.executions import ERROR, get_execution
+    from assay.catalog.views import describe_execution
+    from assay.errors import InvalidRequest, StepFailed
+    from assay.project import current_user
+    from assay.runtime import ExecutionRequest, Runtime, choose_sandbox, run_execution
+    from assay.spec import load_spec
+    from assay.spec.parameters import parse_assignments
+
+    found = project()
+    spec = load_spec(found.spec_path)
+    if step not in spec.steps:
+        import difflib
+
+        close = difflib.get_close_matches(step, list(spec.steps), n=1)
+        raise InvalidRequest(
+            f"valohai.yaml has no step {step!r}" + (f"; did you mean {close[0]!r}?" if close else ""),
+            hint=f"its steps: {', '.join(spec.steps) or 'none'}",
+        )
+    given_inputs = {
+        name: [_absolute(uri) for uri in uris]
+        for name, uris in parse_assignments(input_ or [], "input").items()
+    }
+    env_values = {name: values[-1] for name, values in parse_assignments(env or [], "env").items()}
+    log = err_console if as_json else console
+
+    def show_line(stream: str, line: str) -> None:
+        log.print(line, markup=False, style="dim" if stream == "stderr" else None)
+
+    def warn(message: str) -> None:
+        err_console.print(f"[yellow]warning:[/] {message}")
+
+    catalog = catalog_for(found)
+    runtime = Runtime(
+        project=found,
+        catalog=catalog,
+        store=ArtifactStore.local(found.store_root),
+        sandbox=choose_sandbox(sandbox),
+        actor=current_user(),
+        on_line=show_line,
+        on_warning=warn,
+    )
+    request = ExecutionRequest(
+        step=spec.steps[step],
+        parameters=parse_assignments(param or [], "param"),
+        parameters_as_text=True,
+        inputs=given_inputs,
+        environment_variables=env_values,
+    )
+    for finding in spec.findings:
+        if finding.severity == "warning":
+            warn(finding.format().partition("\n")[0])
+    result = run_execution(request, runtime)
+    with catalog.read() as session:
+        view = describe_execution(session, get_execution(session, runtime.project_id, result.counter))
+    if as_json:
+        print_json(view)
+    else:
+        console.rule()
+        render.execution_detail(console, view)
+    if result.status == ERROR:
+        tail = "\n".join(f"    {line}" for line in result.log_tail[-15:])
+        raise StepFailed(
+            f"execution #{result.counter} ({step}) failed: {result.message}\n"
+            f"  command: {spec.steps[step].command[0]}{' …' if len(spec.steps[step].command) > 1 else ''}\n"
+            f"  last lines of the log:\n{tail}",
+            hint=f"`assay executions logs {result.counter}` prints the whole log",
+        )
+
+
+def _absolute(uri: str) -> str:
+    """A relative path on the command line means relative to where the user stands."""
+    if "://" in uri or Path(uri).is_absolute():
+        return uri
+    return str(Path.cwd() / uri)

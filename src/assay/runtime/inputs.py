@@ -1,0 +1,290 @@
+"""Inputs by URI → files in ``inputs/<name>/``, each one a datum, placed read-only by link.
+
+Accepted URIs: a local path (relative to the project; globs with ``*``, ``?``, ``**``; a
+folder means every file under it), ``file://``, ``http(s)://`` (downloaded once into
+``.assay/cache/http``), ``datum://<id>`` and ``datum://<alias>``. ``{parameter:NAME}`` inside
+a URI is replaced by that parameter's value.
+
+Resolution runs in three phases so that bad input changes nothing:
+
+1. ``plan_inputs`` checks everything that can be checked without side effects — unknown or
+   missing inputs, unknown parameters in URIs, paths that do not exist, unknown datums,
+   file names that would escape their folder — and reports every problem at once;
+2. ``fetch_inputs`` downloads, stores and verifies the bytes; ``record_input_datums`` records
+   their datums in one short transaction;
+3. ``place_inputs`` links the verified blobs into the execution's folder.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from sqlalchemy.orm import Session
+
+from assay.artifacts import ArtifactStore, Blob
+from assay.catalog import datums
+from assay.errors import AssayError, InvalidRequest, NotFound
+from assay.spec.model import Input, Step
+
+_PARAMETER = re.compile(r"\{parameter:([^{}]+)\}")
+_WILDCARD = re.compile(r"[*?\[]")
+_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
+NOT_YET = {"s3", "gs", "azure", "swift", "dataset", "model"}
+
+
+@dataclass(frozen=True)
+class Source:
+    """One file an input will receive, known before any bytes move."""
+
+    uri: str
+    name: str  # relative path inside inputs/<input>/
+    path: Path | None = None  # a local file
+    url: str | None = None  # an http(s) URL
+    datum_id: str | None = None
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    input_name: str
+    name: str
+    uri: str
+    sha256: str
+    size: int
+    datum_id: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def plan_inputs(
+    step: Step,
+    given: Mapping[str, Sequence[str]],
+    parameters: Mapping[str, Any],
+    *,
+    base_dir: Path,
+    session: Session,
+    project_id: str,
+) -> dict[str, list[Source]]:
+    problems: list[str] = []
+    for name in sorted(set(given) - set(step.inputs)):
+        known = ", ".join(step.inputs) or "none"
+        problems.append(f"step {step.name!r} has no input {name!r} (its inputs: {known})")
+    plan: dict[str, list[Source]] = {}
+    for name, spec_input in step.inputs.items():
+        uris = list(given[name]) if name in given else list(spec_input.default)
+        sources: list[Source] = []
+        for uri in uris:
+            try:
+                resolved = _substitute(uri, parameters)
+                sources.extend(_sources(resolved, spec_input, base_dir, session, project_id))
+            except AssayError as exc:
+                problems.append(f"input {name!r}: {exc.message}")
+        if not uris and not spec_input.optional:
+            problems.append(f"input {name!r} is required and has no default: give --input {name}=URI")
+        problems.extend(f"input {name!r}: {p}" for p in _check_names(spec_input, sources))
+        plan[name] = _apply_filename(spec_input, sources)
+    if problems:
+        raise InvalidRequest("; ".join(problems), hint="nothing was run; fix the inputs and run again")
+    return plan
+
+
+def _substitute(uri: str, parameters: Mapping[str, Any]) -> str:
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in parameters:
+            raise InvalidRequest(f"{uri!r} names parameter {name!r}, which has no value")
+        found = parameters[name]
+        return ",".join(map(str, found)) if isinstance(found, list) else str(found)
+
+    return _PARAMETER.sub(value, uri)
+
+
+def _sources(uri: str, spec_input: Input, base_dir: Path, session: Session, project_id: str) -> list[Source]:
+    scheme_match = _SCHEME.match(uri)
+    scheme = scheme_match.group(1).lower() if scheme_match else ""
+    if scheme in ("http", "https"):
+        return [Source(uri=uri, name=_url_name(uri, spec_input.keep_directories), url=uri)]
+    if scheme == "datum":
+        try:
+            datum = datums.get_datum(session, project_id, uri)
+        except NotFound as exc:
+            raise InvalidRequest(exc.message) from exc
+        name = datum.name if spec_input.keep_directories != "none" else PurePosixPath(datum.name).name
+        return [Source(uri=f"datum://{datum.id}", name=name, datum_id=datum.id, sha256=datum.sha256)]
+    if scheme == "file":
+        return _local(unquote(urlsplit(uri).path), uri, spec_input, base_dir)
+    if scheme:
+        later = " yet" if scheme in NOT_YET else ""
+        raise InvalidRequest(
+            f"{uri!r}: {scheme}:// inputs are not supported{later}; "
+            "point the input at a local copy with --input NAME=PATH"
+        )
+    return _local(uri, uri, spec_input, base_dir)
+
+
+def _local(path_text: str, uri: str, spec_input: Input, base_dir: Path) -> list[Source]:
+    path = Path(path_text).expanduser()
+    if not path.is_absolute():
+        path = base_dir / path
+    if _WILDCARD.search(path_text):
+        matches = sorted(Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
+        if not matches:
+            raise InvalidRequest(f"{uri!r} matches no file")
+        root = _wildcard_root(path)
+        return [_local_source(str(m), m, root, spec_input, base_dir) for m in matches]
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+        if not files:
+            raise InvalidRequest(f"{uri!r} is an empty folder")
+        return [_local_source(str(f), f, path, spec_input, base_dir) for f in files]
+    if path.is_file():
+        return [_local_source(uri, path, path.parent, spec_input, base_dir)]
+    raise InvalidRequest(f"{uri!r}: no such file or folder ({path})")
+
+
+def _wildcard_root(path: Path) -> Path:
+    parts: list[str] = []
+    for part in path.parts:
+        if _WILDCARD.search(part):
+            break
+        parts.append(part)
+    return Path(*parts)
+
+
+def _local_source(uri: str, path: Path, root: Path, spec_input: Input, base_dir: Path) -> Source:
+    mode = spec_input.keep_directories
+    if mode == "suffix":
+        name = path.relative_to(root).as_posix()
+    elif mode == "full":
+        resolved = path.resolve()
+        base = base_dir.resolve()
+        name = resolved.relative_to(base).as_posix() if resolved.is_relative_to(base) else resolved.as_posix()
+        name = name.lstrip("/")
+    else:
+        name = path.name
+    return Source(uri=uri, name=name, path=path)
+
+
+def _url_name(url: str, mode: str) -> str:
+    parts = urlsplit(url)
+    path = unquote(parts.path).strip("/")
+    if mode == "full":
+        return f"{parts.hostname}/{path}" if path else str(parts.hostname)
+    return PurePosixPath(path).name or str(parts.hostname) or "download"
+
+
+def _apply_filename(spec_input: Input, sources: list[Source]) -> list[Source]:
+    if spec_input.filename and len(sources) == 1:
+        only = sources[0]
+        return [Source(only.uri, spec_input.filename, only.path, only.url, only.datum_id, only.sha256)]
+    return sources
+
+
+def _check_names(spec_input: Input, sources: list[Source]) -> list[str]:
+    problems = []
+    names = [spec_input.filename] if spec_input.filename and len(sources) == 1 else [s.name for s in sources]
+    for name in names:
+        if name is None or not _inside(name):
+            problems.append(f"file name {name!r} would escape inputs/{spec_input.name}/")
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            problems.append(
+                f"two files would be named {name!r}; set keep-directories: suffix (or full) on the input"
+            )
+        seen.add(name or "")
+    return problems
+
+
+def _inside(name: str) -> bool:
+    path = PurePosixPath(name)
+    return bool(name) and not path.is_absolute() and ".." not in path.parts and "\\" not in name
+
+
+def fetch_inputs(
+    plan: Mapping[str, list[Source]], *, store: ArtifactStore, cache_dir: Path
+) -> dict[str, list[tuple[Source, Blob]]]:
+    """Download, store and verify every planned file. Bytes only: no database writes."""
+    fetched: dict[str, list[tuple[Source, Blob]]] = {}
+    for input_name, sources in plan.items():
+        files = fetched.setdefault(input_name, [])
+        for source in sources:
+            if source.sha256 is not None:
+                path = store.verify(source.sha256)
+                files.append((source, Blob(source.sha256, path.stat().st_size)))
+                continue
+            local = source.path if source.path is not None else _download(str(source.url), cache_dir)
+            files.append((source, store.put(local)))
+    return fetched
+
+
+def record_input_datums(
+    session: Session, fetched: Mapping[str, list[tuple[Source, Blob]]], project_id: str
+) -> dict[str, list[StagedFile]]:
+    """The datum of every fetched file; files from outside get one on first use."""
+    staged: dict[str, list[StagedFile]] = {}
+    for input_name, files in fetched.items():
+        rows = staged.setdefault(input_name, [])
+        for source, blob in files:
+            if source.datum_id is not None:
+                datum = datums.get_datum(session, project_id, source.datum_id)
+            else:
+                datum = datums.external_datum(
+                    session,
+                    project_id=project_id,
+                    sha256=blob.sha256,
+                    size=blob.size,
+                    name=PurePosixPath(source.name).name,
+                    source_uri=source.url or str(source.path),
+                )
+            rows.append(
+                StagedFile(
+                    input_name,
+                    source.name,
+                    source.uri,
+                    blob.sha256,
+                    blob.size,
+                    datum.id,
+                    dict(datum.file_metadata),
+                )
+            )
+    return staged
+
+
+def _download(url: str, cache_dir: Path) -> Path:
+    import httpx
+
+    folder = cache_dir / "http"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / hashlib.sha256(url.encode()).hexdigest()
+    if target.is_file():
+        return target
+    partial = target.with_suffix(".part")
+    try:
+        with httpx.stream("GET", url, follow_redirects=True, timeout=60.0) as response:
+            response.raise_for_status()
+            with open(partial, "wb") as handle:
+                for chunk in response.iter_bytes(1 << 20):
+                    handle.write(chunk)
+    except httpx.HTTPError as exc:
+        partial.unlink(missing_ok=True)
+        raise InvalidRequest(
+            f"downloading {url} failed: {exc}", hint="check the URL, or give a local copy"
+        ) from exc
+    partial.replace(target)
+    return target
+
+
+def place_inputs(staged: Mapping[str, list[StagedFile]], inputs_dir: Path, store: ArtifactStore) -> None:
+    """Link every staged file into ``inputs_dir/<input>/<name>`` (verified in ``fetch_inputs``)."""
+    for input_name, files in staged.items():
+        folder = inputs_dir / input_name
+        folder.mkdir(parents=True, exist_ok=True)
+        for staged_file in files:
+            store.materialize(staged_file.sha256, folder / staged_file.name, verify=False)

@@ -1,0 +1,115 @@
+"""Shared fixtures: real temp projects, real databases (SQLite always, PostgreSQL when asked)."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from assay.artifacts import ArtifactStore
+from assay.catalog import Catalog, normalize_url
+from assay.project import Project
+from assay.runtime import Runtime, Sandbox, choose_sandbox
+
+PG_URL = os.environ.get("ASSAY_TEST_DATABASE_URL")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never see the developer's own Assay settings."""
+    for name in ("ASSAY_DATABASE_URL", "ASSAY_STORE", "ASSAY_SANDBOX", "ASSAY_PROJECT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ASSAY_USER", "tester")
+
+
+def _postgres_database() -> Iterator[str]:
+    import psycopg
+
+    assert PG_URL is not None
+    name = f"assay_test_{uuid.uuid4().hex[:12]}"
+    admin = PG_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = normalize_url(PG_URL).rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database of each kind: SQLite always, PostgreSQL when configured."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'catalog.db'}"
+        return
+    if not PG_URL:
+        pytest.skip("ASSAY_TEST_DATABASE_URL is not set")
+    yield from _postgres_database()
+
+
+@pytest.fixture
+def catalog(database_url: str) -> Iterator[Catalog]:
+    opened = Catalog.open(database_url)
+    yield opened
+    opened.close()
+
+
+ProjectFactory = Callable[..., Project]
+
+
+@pytest.fixture
+def make_project(tmp_path: Path) -> ProjectFactory:
+    """Write a project folder: ``make_project(yaml, {"train.py": "..."})``."""
+    counter = iter(range(1000))
+
+    def make(spec: str, files: dict[str, str | bytes] | None = None, name: str | None = None) -> Project:
+        root = tmp_path / (name or f"project{next(counter)}")
+        root.mkdir(parents=True)
+        (root / "valohai.yaml").write_text(textwrap.dedent(spec))
+        for relative, content in (files or {}).items():
+            path = root / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(textwrap.dedent(content))
+        return Project(root=root, name=root.name)
+
+    return make
+
+
+@pytest.fixture
+def sandbox() -> Sandbox:
+    """The best sandbox this machine has (bubblewrap on CI)."""
+    return choose_sandbox("auto")
+
+
+@pytest.fixture
+def runtime_for(catalog: Catalog, sandbox: Sandbox) -> Callable[..., Runtime]:
+    def make(project: Project, *, sandbox_mode: str | None = None, lines: list[str] | None = None) -> Runtime:
+        warnings: list[str] = []
+        runtime = Runtime(
+            project=project,
+            catalog=catalog,
+            store=ArtifactStore.local(project.store_root),
+            sandbox=choose_sandbox(sandbox_mode) if sandbox_mode else sandbox,
+            actor="tester",
+            on_line=(lambda _stream, line: lines.append(line)) if lines is not None else None,
+            on_warning=warnings.append,
+        )
+        runtime.warnings = warnings  # type: ignore[attr-defined]
+        return runtime
+
+    return make
+
+
+needs_sandbox = pytest.mark.skipif(
+    not choose_sandbox("auto").private,
+    reason="no private /valohai here (install bubblewrap); `make test` installs it where it can",
+)
