@@ -1,0 +1,86 @@
+"""Imports point inward (DESIGN.md §2), spec/ stays pure, and modules stay small."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "assay"
+#: innermost first; a layer may import the layers before it, never those after it
+LAYERS = ["spec", "catalog", "artifacts", "engine", "runtime", "executors", "automation", "server", "cli"]
+#: modules every layer may use; they import nothing of Assay's but each other
+FOUNDATION = {"errors": set(), "project": {"errors"}, "__init__": {"errors"}}
+
+
+def _modules() -> list[Path]:
+    return sorted(p for p in PACKAGE.rglob("*.py") if "migrations" not in p.parts)
+
+
+def _assay_imports(path: Path) -> set[str]:
+    """The top-level Assay names (``catalog``, ``errors``, …) a module imports."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+            if node.module == "assay":
+                names = [f"assay.{alias.name}" for alias in node.names]
+        found.update(_top(name.split(".")[1]) for name in names if name.startswith("assay."))
+    return found
+
+
+def _top(name: str) -> str:
+    """A package or module of Assay, or ``__init__`` for names defined in ``assay/__init__.py``."""
+    exists = (PACKAGE / name).is_dir() or (PACKAGE / f"{name}.py").is_file() or name in LAYERS
+    return name if exists else "__init__"
+
+
+def _part(path: Path) -> str:
+    relative = path.relative_to(PACKAGE)
+    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_imports_point_inward(path: Path) -> None:
+    part = _part(path)
+    imported = _assay_imports(path) - {part}
+    if part == "__main__":
+        return  # the program's entry point sits outside every layer
+    if part in FOUNDATION:
+        assert imported <= FOUNDATION[part], f"{path.name} may only import {FOUNDATION[part]}"
+        return
+    assert part in LAYERS, f"{part} is neither a layer of DESIGN.md nor a foundation module"
+    allowed = set(LAYERS[: LAYERS.index(part)]) | set(FOUNDATION)
+    outward = imported - allowed
+    assert not outward, f"{path.relative_to(PACKAGE)} ({part}) imports outer layer(s) {sorted(outward)}"
+
+
+def test_the_check_catches_an_outward_import(tmp_path: Path) -> None:
+    module = tmp_path / "bad.py"
+    module.write_text("from assay.cli import app\nimport assay.runtime.execute\nfrom assay import catalog\n")
+    assert _assay_imports(module) == {"cli", "runtime", "catalog"}
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "spec").glob("*.py")), ids=lambda p: p.name)
+def test_spec_is_pure(path: Path) -> None:
+    tree = ast.parse(path.read_text())
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    } | {
+        node.module.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
+    assert not imported & {"sqlalchemy", "subprocess", "httpx", "socket", "alembic"}
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_modules_stay_readable_in_one_sitting(path: Path) -> None:
+    assert len(path.read_text().splitlines()) <= 600
