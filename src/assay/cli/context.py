@@ -9,7 +9,8 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -19,6 +20,8 @@ from rich.console import Console
 from assay.errors import AssayError
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from assay.catalog import Catalog
     from assay.project import Project
 
@@ -70,6 +73,16 @@ def project_id(catalog: Catalog, found: Project) -> str:
 
     with catalog.transaction() as session:
         return ensure_project(session, found.name).id
+
+
+@contextmanager
+def reading() -> Iterator[tuple[Session, str]]:
+    """A read session on the current project's catalog and the project's id; closed after."""
+    found = project()
+    with catalog_for(found) as catalog:
+        pid = project_id(catalog, found)
+        with catalog.read() as session:
+            yield session, pid
 
 
 def print_json(data: Any) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from assay.cli import render
-from assay.cli.context import catalog_for, console, handles_errors, print_json, project, project_id
+from assay.cli.context import console, handles_errors, print_json, reading
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -22,10 +22,7 @@ def show(
     from assay.catalog.datums import get_datum
     from assay.catalog.views import describe_datum
 
-    found = project()
-    catalog = catalog_for(found)
-    pid = project_id(catalog, found)
-    with catalog.read() as session:
+    with reading() as (session, pid):
         view = describe_datum(session, get_datum(session, pid, ref))
     if as_json:
         print_json(view)

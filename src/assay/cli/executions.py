@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from assay.cli import render
-from assay.cli.context import catalog_for, console, handles_errors, print_json, project, project_id
+from assay.cli.context import console, handles_errors, print_json, reading
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -26,10 +26,7 @@ def list_command(
     from assay.catalog.executions import list_executions
     from assay.catalog.views import describe_execution
 
-    found = project()
-    catalog = catalog_for(found)
-    pid = project_id(catalog, found)
-    with catalog.read() as session:
+    with reading() as (session, pid):
         views = [
             describe_execution(session, e, full=False) for e in list_executions(session, pid, limit=limit)
         ]
@@ -85,8 +82,5 @@ def _view(ref: str) -> dict[str, Any]:
     from assay.catalog.executions import get_execution
     from assay.catalog.views import describe_execution
 
-    found = project()
-    catalog = catalog_for(found)
-    pid = project_id(catalog, found)
-    with catalog.read() as session:
+    with reading() as (session, pid):
         return describe_execution(session, get_execution(session, pid, ref))

@@ -66,16 +66,6 @@ def run_command(
     def warn(message: str) -> None:
         err_console.print(f"[yellow]warning:[/] {message}")
 
-    catalog = catalog_for(found)
-    runtime = Runtime(
-        project=found,
-        catalog=catalog,
-        store=ArtifactStore.local(found.store_root),
-        sandbox=choose_sandbox(sandbox),
-        actor=current_user(),
-        on_line=show_line,
-        on_warning=warn,
-    )
     request = ExecutionRequest(
         step=spec.steps[step],
         parameters=parse_assignments(param or [], "param"),
@@ -86,9 +76,19 @@ def run_command(
     for finding in spec.findings:
         if finding.severity == "warning":
             warn(finding.format().partition("\n")[0])
-    result = run_execution(request, runtime)
-    with catalog.read() as session:
-        view = describe_execution(session, get_execution(session, runtime.project_id, result.counter))
+    with catalog_for(found) as catalog:
+        runtime = Runtime(
+            project=found,
+            catalog=catalog,
+            store=ArtifactStore.local(found.store_root),
+            sandbox=choose_sandbox(sandbox),
+            actor=current_user(),
+            on_line=show_line,
+            on_warning=warn,
+        )
+        result = run_execution(request, runtime)
+        with catalog.read() as session:
+            view = describe_execution(session, get_execution(session, runtime.project_id, result.counter))
     if as_json:
         print_json(view)
     else:
