@@ -32,6 +32,14 @@ class Project:
     def state_dir(self) -> Path:
         return self.root / STATE_DIR
 
+    def ensure_state_dir(self) -> Path:
+        """Create ``.assay/`` with a ``.gitignore`` of ``*``, so git never shows or walks it."""
+        state = self.state_dir
+        if not state.is_dir():
+            state.mkdir(parents=True, exist_ok=True)
+            (state / ".gitignore").write_text("# Assay's local state; never committed\n*\n")
+        return state
+
     @property
     def store_root(self) -> Path:
         override = os.environ.get("ASSAY_STORE")
@@ -54,8 +62,7 @@ class Project:
         url = os.environ.get("ASSAY_DATABASE_URL")
         if url:
             return url
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{self.state_dir / 'assay.db'}"
+        return f"sqlite:///{self.ensure_state_dir() / 'assay.db'}"
 
 
 def find_project(start: Path | None = None) -> Project:

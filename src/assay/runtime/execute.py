@@ -95,6 +95,11 @@ class ExecutionResult:
 
 
 def run_execution(request: ExecutionRequest, runtime: Runtime) -> ExecutionResult:
+    git_probe = provenance.GitProbe(runtime.project.root)  # runs while we check the request
+    return _run(request, runtime, git_probe)
+
+
+def _run(request: ExecutionRequest, runtime: Runtime, git_probe: provenance.GitProbe) -> ExecutionResult:
     step = request.step
     values = resolve_parameters(step, request.parameters, as_text=request.parameters_as_text)
     script = step.build_script(values)
@@ -106,8 +111,6 @@ def run_execution(request: ExecutionRequest, runtime: Runtime) -> ExecutionResul
         )  # fmt: skip
     fetched = inputs.fetch_inputs(plan, store=runtime.store, cache_dir=runtime.project.cache_dir)
     python_env = envs.ensure_environment(runtime.project.envs_dir, step.image)
-    git_files = layout.git_listing(runtime.project.root)
-    git = provenance.git_state(runtime.project.root) if git_files is not None else {}
 
     execution_id = new_id()
     folder = layout.ExecutionLayout(runtime.project.executions_dir / execution_id)
@@ -128,36 +131,30 @@ def run_execution(request: ExecutionRequest, runtime: Runtime) -> ExecutionResul
         executions.record_inputs(session, execution_id, _input_rows(staged))
         counter = execution.counter
 
-    environment = provenance.environment_record(
-        project_root=runtime.project.root, git=git, image=step.image,
-        sandbox=runtime.sandbox.mode, python_env=python_env,
-    )  # fmt: skip
+    git: dict[str, Any] = {}
     try:
-        vh = _prepare_folder(
-            folder, runtime, request, step, values, staged, script, git, git_files, counter, execution_id
-        )
+        folder.create()
+        git = git_probe.state()  # git has been working in the background until now
+        vh = _prepare_folder(folder, runtime, request, step, values, staged, git, git_probe.files(), counter)
     except (OSError, AssayError) as exc:
-        _finish(
-            runtime,
-            execution_id,
-            "error",
-            None,
-            f"could not prepare the execution: {exc}",
-            environment,
-            CollectedOutputs(),
-            [],
-        )
+        environment = _environment(runtime, step, git, python_env)
+        reason = f"could not prepare the execution: {exc}"
+        _finish(runtime, execution, "error", None, reason, environment, CollectedOutputs(), [])
         folder.clean_up()
         raise AssayError(f"execution #{counter} could not start: {exc}") from exc
+    environment = _environment(runtime, step, git, python_env)
 
     _warn_once_without_sandbox(runtime)
     with runtime.catalog.transaction() as session:
         executions.start_execution(
-            session, session.get_one(Execution, execution_id), log_path=str(folder.log), actor=runtime.actor
+            session, _attach(session, execution), log_path=str(folder.log), actor=runtime.actor
         )
-    argv = ["/bin/sh", str(folder.script)]
-    if script.startswith("#!"):
+    if script.startswith("#!"):  # the script names its own interpreter
+        folder.script.write_text(script)
+        folder.script.chmod(0o755)
         argv = [str(folder.script)]
+    else:
+        argv = ["/bin/sh", "-c", script]
     outcome = process.run_process(
         runtime.sandbox.wrap(argv, folder.valohai),
         cwd=folder.repository,
@@ -169,7 +166,7 @@ def run_execution(request: ExecutionRequest, runtime: Runtime) -> ExecutionResul
     collected = collect_outputs(folder.outputs, runtime.store)
     status, message = _status(outcome, step)
     records = _finish(
-        runtime, execution_id, status, outcome.exit_code, message, environment, collected, outcome.metadata
+        runtime, execution, status, outcome.exit_code, message, environment, collected, outcome.metadata
     )
     folder.clean_up()
     latest: dict[str, Any] = {}
@@ -242,13 +239,11 @@ def _prepare_folder(
     step: Step,
     values: Mapping[str, Any],
     staged: Mapping[str, list[inputs.StagedFile]],
-    script: str,
     git: Mapping[str, Any],
     git_files: list[str] | None,
     counter: int,
-    execution_id: str,
 ) -> dict[str, str]:
-    folder.create()
+    execution_id = folder.root.name
     layout.snapshot_repository(runtime.project.root, folder.repository, git_files)
     inputs.place_inputs(staged, folder.inputs, runtime.store)
     base = VALOHAI if runtime.sandbox.private else str(folder.valohai)
@@ -256,9 +251,6 @@ def _prepare_folder(
     folder.write_config("parameters", dict(values))
     folder.write_config("inputs", _inputs_config(staged, paths.inputs))
     folder.write_config("execution", _execution_config(runtime, request, step, git, counter, execution_id))
-    folder.write_config("runtime", {"runner": "assay", "sandbox": runtime.sandbox.mode})
-    folder.script.write_text(script)
-    folder.script.chmod(0o755)
     return {
         "VH_REPOSITORY_DIR": paths.repository,
         "VH_INPUTS_DIR": paths.inputs,
@@ -268,6 +260,13 @@ def _prepare_folder(
         "VH_EXECUTION_ID": execution_id,
         "VH_PROJECT_ID": runtime.project_id,
     }
+
+
+def _environment(runtime: Runtime, step: Step, git: dict[str, Any], python_env: Path) -> dict[str, Any]:
+    return provenance.environment_record(
+        project_root=runtime.project.root, git=git, image=step.image,
+        sandbox=runtime.sandbox.mode, python_env=python_env,
+    )  # fmt: skip
 
 
 def _inputs_config(staged: Mapping[str, list[inputs.StagedFile]], inputs_dir: str) -> dict[str, Any]:
@@ -340,9 +339,15 @@ def _status(outcome: process.ProcessOutcome, step: Step) -> tuple[str, str | Non
     return executions.COMPLETED, None
 
 
+def _attach(session: Session, execution: Execution) -> Execution:
+    """Bring the execution recorded earlier into this transaction without reading it again."""
+    session.add(execution)
+    return execution
+
+
 def _finish(
     runtime: Runtime,
-    execution_id: str,
+    execution: Execution,
     status: str,
     exit_code: int | None,
     message: str | None,
@@ -353,7 +358,7 @@ def _finish(
     records: list[OutputRecord] = []
     problems = list(collected.problems)
     with runtime.catalog.transaction() as session:
-        execution = session.get_one(Execution, execution_id)
+        _attach(session, execution)
         for output in collected.files:
             datum = _record_output(session, runtime, execution, output, problems)
             records.append(OutputRecord(datum.id, output.name, output.sha256, output.size))

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,8 +64,14 @@ class ExecutionLayout:
         return self.root / "command.sh"
 
     def create(self) -> None:
-        for folder in (self.repository, self.inputs, self.outputs, self.config):
-            folder.mkdir(parents=True, exist_ok=True)
+        # NOTE: one mkdir per folder, parents first: on slow metadata filesystems each
+        # failed mkdir(parents=True) attempt costs as much as a successful one.
+        try:
+            self.root.mkdir()
+        except FileNotFoundError:  # the project's first execution
+            self.root.mkdir(parents=True)
+        for folder in (self.valohai, self.repository, self.inputs, self.outputs, self.config):
+            folder.mkdir()
 
     def write_config(self, name: str, data: Any) -> None:
         (self.config / f"{name}.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
@@ -91,30 +96,10 @@ def snapshot_repository(project_root: Path, destination: Path, git_files: list[s
             continue
         target = destination / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target)
+        shutil.copyfile(source, target)
+        shutil.copymode(source, target)  # scripts stay executable; times need not survive
         copied += 1
     return copied
-
-
-def git_listing(project_root: Path) -> list[str] | None:
-    """Files git would snapshot, or None when the project is not in a git work tree."""
-    if not _in_git(project_root):
-        return None
-    try:
-        result = subprocess.run(
-            ["git", "-C", str(project_root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            capture_output=True,
-            check=True,
-            timeout=60,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    names = [n for n in result.stdout.decode("utf-8", "surrogateescape").split("\0") if n]
-    return [n for n in names if not n.startswith(".assay/")]
-
-
-def _in_git(folder: Path) -> bool:
-    return any((parent / ".git").exists() for parent in (folder, *folder.parents))
 
 
 def _walk(root: Path) -> list[str]:

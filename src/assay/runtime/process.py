@@ -10,15 +10,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import selectors
 import signal
 import subprocess
-import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
+
+_POLL = 0.25  # seconds between checks that the command is still running
 
 LogCallback = Callable[[str, str], None]  # (stream: "stdout" | "stderr", line without newline)
 
@@ -44,31 +47,36 @@ def parse_metadata_line(line: str) -> dict[str, Any] | None:
 
 
 class _LogSink:
-    """Serializes lines from both streams into one log file, one callback and a short tail."""
+    """Lines from both streams into one log file, one callback, metadata and a short tail."""
 
     def __init__(self, log: IO[str], on_line: LogCallback | None, tail_size: int = 40) -> None:
         self.log = log
         self.on_line = on_line
-        self.tail: list[str] = []
-        self.tail_size = tail_size
+        self.tail: deque[str] = deque(maxlen=tail_size)
         self.metadata: list[tuple[datetime, dict[str, Any]]] = []
-        self.lock = threading.Lock()
+        self.partial = {"stdout": b"", "stderr": b""}
 
-    def pump(self, stream: IO[bytes], name: str) -> None:
-        for raw in iter(stream.readline, b""):
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            with self.lock:
-                self.log.write(line + "\n")
-                self.tail.append(line)
-                if len(self.tail) > self.tail_size:
-                    del self.tail[0]
-                if name == "stdout":
-                    data = parse_metadata_line(line)
-                    if data is not None:
-                        self.metadata.append((datetime.now(UTC), data))
-                if self.on_line is not None:
-                    self.on_line(name, line)
-        stream.close()
+    def feed(self, name: str, chunk: bytes) -> None:
+        """Take bytes read from a stream; an empty chunk means the stream ended."""
+        if not chunk:
+            if self.partial[name]:
+                self._line(name, self.partial[name])
+            self.partial[name] = b""
+            return
+        *lines, self.partial[name] = (self.partial[name] + chunk).split(b"\n")
+        for raw in lines:
+            self._line(name, raw)
+
+    def _line(self, name: str, raw: bytes) -> None:
+        line = raw.decode("utf-8", "replace").rstrip("\r")
+        self.log.write(line + "\n")
+        self.tail.append(line)
+        if name == "stdout":
+            data = parse_metadata_line(line)
+            if data is not None:
+                self.metadata.append((datetime.now(UTC), data))
+        if self.on_line is not None:
+            self.on_line(name, line)
 
 
 def run_process(
@@ -80,6 +88,7 @@ def run_process(
     on_line: LogCallback | None = None,
     time_limit: float | None = None,
 ) -> ProcessOutcome:
+    """Run ``argv`` to the end, reading both pipes in this thread (no reader threads)."""
     with open(log_path, "a", encoding="utf-8", buffering=1) as log:
         sink = _LogSink(log, on_line)
         process = subprocess.Popen(
@@ -91,28 +100,50 @@ def run_process(
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
-        assert process.stdout is not None
-        assert process.stderr is not None
-        readers = [
-            threading.Thread(target=sink.pump, args=(process.stdout, "stdout"), daemon=True),
-            threading.Thread(target=sink.pump, args=(process.stderr, "stderr"), daemon=True),
-        ]
-        for reader in readers:
-            reader.start()
+        deadline = None if time_limit is None else time.monotonic() + time_limit
         timed_out = interrupted = False
         try:
-            process.wait(timeout=time_limit)
-            _kill_leftovers(process)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _terminate(process)
+            timed_out = _pump(process, sink, deadline)
         except KeyboardInterrupt:
             interrupted = True
             _terminate(process)
-        for reader in readers:
-            reader.join()
+            _drain(process, sink)
         exit_code = process.returncode if process.returncode is not None else -1
         return ProcessOutcome(exit_code, sink.metadata, timed_out, interrupted, list(sink.tail))
+
+
+def _pump(process: subprocess.Popen[bytes], sink: _LogSink, deadline: float | None) -> bool:
+    """Read until both pipes close; returns whether the time limit ended the process."""
+    assert process.stdout is not None
+    assert process.stderr is not None
+    timed_out = False
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ, "stdout")
+        selector.register(process.stderr, selectors.EVENT_READ, "stderr")
+        while selector.get_map():
+            wait = _POLL if deadline is None else max(0.0, min(_POLL, deadline - time.monotonic()))
+            for key, _ in selector.select(wait):
+                chunk = os.read(key.fd, 1 << 16)
+                sink.feed(key.data, chunk)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                    key.fileobj.close()  # type: ignore[union-attr]
+            if deadline is not None and not timed_out and time.monotonic() >= deadline:
+                timed_out = True
+                _terminate(process)
+            elif process.poll() is not None:
+                # The command ended; whatever it left running (holding our pipes) ends too.
+                _kill_leftovers(process)
+    process.wait()
+    return timed_out
+
+
+def _drain(process: subprocess.Popen[bytes], sink: _LogSink) -> None:
+    for name, stream in (("stdout", process.stdout), ("stderr", process.stderr)):
+        if stream is not None and not stream.closed:
+            sink.feed(name, stream.read())
+            sink.feed(name, b"")
+            stream.close()
 
 
 def _kill_leftovers(process: subprocess.Popen[bytes]) -> None:
