@@ -95,7 +95,9 @@ def main() -> None:
         modes.append(best)
     workdir = Path(tempfile.mkdtemp(prefix="assay-bench-"))
     try:
-        print(f"per-execution overhead, N={args.n}, best of {args.repeat} (runtime minus bare subprocess.run)")
+        print(
+            f"per-execution overhead, N={args.n}, best of {args.repeat} (runtime minus bare subprocess.run)"
+        )
         for sandbox in modes:
             overhead = measure(sandbox, args.n, args.repeat, workdir)
             print(f"  sandbox={sandbox.mode:<8} {overhead * 1000:6.1f} ms per execution")

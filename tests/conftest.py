@@ -107,9 +107,3 @@ def runtime_for(catalog: Catalog, sandbox: Sandbox) -> Callable[..., Runtime]:
         return runtime
 
     return make
-
-
-needs_sandbox = pytest.mark.skipif(
-    not choose_sandbox("auto").private,
-    reason="no private /valohai here (install bubblewrap); `make test` installs it where it can",
-)
