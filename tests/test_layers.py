@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "assay"
 #: innermost first; a layer may import the layers before it, never those after it
 LAYERS = ["spec", "catalog", "artifacts", "engine", "runtime", "executors", "automation", "server", "cli"]
 #: modules every layer may use; they import nothing of Assay's but each other
-FOUNDATION = {"errors": set(), "project": {"errors"}, "__init__": {"errors"}}
+FOUNDATION = {"errors": set(), "project": {"errors", "spec"}, "__init__": {"errors"}}
 
 
 def _modules() -> list[Path]:

@@ -78,8 +78,10 @@ def find_project(start: Path | None = None) -> Project:
 
 
 def project_name(root: Path) -> str:
-    """``ASSAY_PROJECT`` if set, else the folder's name."""
-    return os.environ.get("ASSAY_PROJECT") or root.name
+    """``ASSAY_PROJECT`` if set, else ``project:`` in assay.yaml, else the folder's name."""
+    from assay.spec.settings import load_settings
+
+    return os.environ.get("ASSAY_PROJECT") or load_settings(root).project or root.name
 
 
 def current_user() -> str:

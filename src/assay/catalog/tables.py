@@ -74,6 +74,7 @@ class Project(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(255), unique=True)
     execution_counter: Mapped[int] = mapped_column(Integer, default=0)
+    pipeline_counter: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -82,6 +83,8 @@ class Execution(Base):
     __table_args__ = (
         UniqueConstraint("project_id", "counter", name="uq_executions_project_counter"),
         Index("ix_executions_project_status", "project_id", "status"),
+        Index("ix_executions_pipeline_node", "pipeline_run_id", "pipeline_node"),
+        Index("ix_executions_reuse_key", "project_id", "reuse_key"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -102,6 +105,12 @@ class Execution(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    pipeline_run_id: Mapped[str | None] = mapped_column(ForeignKey("pipeline_runs.id"), nullable=True)
+    pipeline_node: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    attempt: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: digest of everything that determines the result; equal keys may reuse each other
+    reuse_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reuse_facts: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class ExecutionMetadata(Base):
@@ -182,3 +191,60 @@ class Event(Base):
     actor: Mapped[str] = mapped_column(String(255))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PipelineRun(Base):
+    """One run of a pipeline; its definition is frozen at start so a resume runs the same graph."""
+
+    __tablename__ = "pipeline_runs"
+    __table_args__ = (
+        UniqueConstraint("project_id", "counter", name="uq_pipeline_runs_project_counter"),
+        Index("ix_pipeline_runs_project_status", "project_id", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
+    counter: Mapped[int] = mapped_column(Integer)
+    pipeline: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32))
+    spec_text: Mapped[str] = mapped_column(Text)
+    request: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    driver: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class PipelineNode(Base):
+    __tablename__ = "pipeline_nodes"
+    __table_args__ = (UniqueConstraint("run_id", "name", name="uq_pipeline_nodes_run_name"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("pipeline_runs.id"))
+    name: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reused: Mapped[bool] = mapped_column(default=False)
+    #: the executions whose results this node stands for (one; several for a task node)
+    executions: Mapped[list[Any]] = mapped_column(default=list)
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class Gate(Base):
+    """An approval request on a pipeline node, decided once (compare-and-set on ``status``)."""
+
+    __tablename__ = "gates"
+    __table_args__ = (UniqueConstraint("run_id", "node", name="uq_gates_run_node"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    run_id: Mapped[str] = mapped_column(ForeignKey("pipeline_runs.id"))
+    node: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)

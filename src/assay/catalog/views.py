@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from assay.catalog import datums, executions
-from assay.catalog.tables import Datum, Execution
+from assay.catalog import datums, executions, gates, pipelines
+from assay.catalog.tables import Datum, Execution, PipelineRun
 
 
 def _time(value: datetime | None) -> str | None:
@@ -89,4 +89,50 @@ def describe_datum(session: Session, datum: Datum, *, full: bool = True) -> dict
             "created_at": _time(datum.created_at),
         }
     )
+    return view
+
+
+def describe_run(session: Session, run: PipelineRun, *, full: bool = True) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": run.id,
+        "counter": run.counter,
+        "pipeline": run.pipeline,
+        "status": run.status,
+        "message": run.message,
+        "created_by": run.created_by,
+        "created_at": _time(run.created_at),
+        "ended_at": _time(run.ended_at),
+    }
+    if not full:
+        return view
+    decided = gates.gates_of(session, run.id)
+    nodes = []
+    for name, row in pipelines.nodes_of(session, run.id).items():
+        runs = [session.get(Execution, i) for i in row.executions]
+        gate = decided.get(name)
+        nodes.append(
+            {
+                "name": name,
+                "status": row.status,
+                "attempts": row.attempts,
+                "message": row.message,
+                "reused": row.reused,
+                "executions": [
+                    {"id": e.id, "ref": f"exec-{e.id}", "counter": e.counter, "status": e.status}
+                    for e in runs
+                    if e is not None
+                ],
+                "gate": None
+                if gate is None
+                else {
+                    "status": gate.status,
+                    "decided_by": gate.decided_by,
+                    "decided_at": _time(gate.decided_at),
+                    "comment": gate.comment,
+                    "evidence": gate.evidence,
+                },
+            }
+        )
+    view["nodes"] = nodes
+    view["request"] = run.request
     return view

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from assay.cli import datums, executions, lint, run
+from assay.cli import datums, executions, lint, pipeline, run
 from assay.cli.context import State
 
 app = typer.Typer(
@@ -35,6 +35,7 @@ def main_options(
 app.command("lint")(lint.lint_command)
 app.command("run")(run.run_command)
 app.add_typer(executions.app, name="executions", help="List and inspect executions.")
+app.add_typer(pipeline.app, name="pipeline", help="Run pipelines, decide approval gates, resume, stop.")
 app.add_typer(datums.app, name="datums", help="Inspect datums: files addressed by content.")
 
 

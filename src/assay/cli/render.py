@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.tree import Tree
 
 STATUS_STYLE = {
     "completed": "green",
@@ -111,3 +112,56 @@ def datum_detail(console: Console, view: dict[str, Any]) -> None:
     if view.get("tags"):
         console.print(f"[dim]tags[/] {', '.join(view['tags'])}")
     _mapping(console, "Metadata", view.get("metadata") or {})
+
+
+NODE_MARK = {
+    "completed": "[green]✔[/]",
+    "error": "[red]✘[/]",
+    "running": "[cyan]▶[/]",
+    "waiting-approval": "[yellow]⏸[/]",
+    "skipped": "[dim]–[/]",
+    "stopped": "[yellow]■[/]",
+    "pending": "[dim]·[/]",
+}
+
+
+def run_list(console: Console, views: list[dict[str, Any]]) -> None:
+    if not views:
+        console.print("No pipeline runs yet. Start one with `assay pipeline run NAME`.")
+        return
+    table = Table(box=None, pad_edge=False)
+    for column in ("#", "pipeline", "status", "started", "by", "message"):
+        table.add_column(column)
+    for view in views:
+        started = (view["created_at"] or "")[:19].replace("T", " ")
+        table.add_row(f"#{view['counter']}", view["pipeline"], status_text(view["status"]), started,
+                      view["created_by"], short_value(view["message"] or "", 50))  # fmt: skip
+    console.print(table)
+
+
+def run_tree(view: dict[str, Any]) -> Tree:
+    title = f"[bold]Pipeline run #{view['counter']}[/] {view['pipeline']} — {status_text(view['status'])}"
+    if view.get("message"):
+        title += f" [dim]({view['message']})[/]"
+    tree = Tree(title)
+    for node in view.get("nodes", []):
+        runs = ", ".join(f"#{e['counter']} {e['status']}" for e in node["executions"])
+        line = f"{NODE_MARK.get(node['status'], '?')} [bold]{node['name']}[/] {status_text(node['status'])}"
+        if runs:
+            line += f"  [dim]executions:[/] {runs}" + (" [dim](reused)[/]" if node["reused"] else "")
+        if node["attempts"] > 1:
+            line += f"  [dim]attempts:[/] {node['attempts']}"
+        branch = tree.add(line)
+        gate = node.get("gate")
+        if gate:
+            decided = (
+                f"{gate['status']} by {gate['decided_by']} at {(gate['decided_at'] or '')[:19]}"
+                if gate["decided_by"]
+                else "waiting for a decision"
+            )
+            branch.add(
+                f"[yellow]gate[/] {decided}" + (f": “{gate['comment']}”" if gate.get("comment") else "")
+            )
+        if node.get("message") and node["status"] in ("error", "skipped", "stopped", "pending"):
+            branch.add(f"[dim]{node['message']}[/]")
+    return tree

@@ -3,18 +3,18 @@
 Order of work, chosen so that bad input changes nothing and a crash leaves a record:
 
 1. resolve parameters and plan inputs (validation only; all problems at once);
-2. fetch and verify input bytes; record the execution (``created``) with its input datums;
-3. lay out the folder, link inputs, write config files; record ``started``;
-4. run the command in the sandbox, streaming logs and metadata;
-5. store outputs and record them with metadata, status and environment in one transaction.
+2. fetch and verify input bytes; with ``reuse``, hand back an identical earlier execution;
+3. record the execution (``created``) with its input datums;
+4. lay out the folder, link inputs, write config files; record ``started``;
+5. run the command, streaming logs and metadata;
+6. store outputs and record them with metadata, status and environment in one transaction.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -27,7 +27,8 @@ from assay.catalog.projects import ensure_project
 from assay.catalog.tables import Execution, new_id
 from assay.errors import AssayError, InvalidRequest
 from assay.project import Project
-from assay.runtime import envs, inputs, layout, process, provenance
+from assay.runtime import contract, envs, inputs, layout, process, provenance, reuse
+from assay.runtime.contract import Paths, PipelineContext
 from assay.runtime.outputs import CollectedOutputs, OutputFile, collect_outputs
 from assay.runtime.sandbox import NO_SANDBOX_WARNING, VALOHAI, Sandbox
 from assay.spec.model import Step
@@ -41,13 +42,15 @@ class ExecutionRequest:
     step: Step
     parameters: Mapping[str, Any] = field(default_factory=dict)
     parameters_as_text: bool = False  # values are lists of strings from a command line
-    inputs: Mapping[str, Sequence[str]] = field(
-        default_factory=dict
-    )  # input name → URIs replacing its default
+    #: input name → URIs replacing its default
+    inputs: Mapping[str, Sequence[str]] = field(default_factory=dict)
     environment_variables: Mapping[str, str] = field(default_factory=dict)
-    #: extra ``VH_*`` / ``valohai.*`` context, e.g. a pipeline's ids (set by the engine)
-    context_env: Mapping[str, str] = field(default_factory=dict)
-    context_config: Mapping[str, Any] = field(default_factory=dict)
+    pipeline: PipelineContext | None = None
+    #: hand back an earlier execution with the same reuse key instead of running
+    reuse: bool = False
+    #: polled while the command runs; True stops it (status ``stopped``)
+    should_stop: Callable[[], bool] | None = None
+    on_line: process.LogCallback | None = None  # instead of the runtime's
 
 
 @dataclass
@@ -92,24 +95,34 @@ class ExecutionResult:
     problems: tuple[str, ...]
     log_path: Path
     log_tail: tuple[str, ...]
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    inputs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # input → datum ids
+    environment_variables: Mapping[str, str] = field(default_factory=dict)
+    reused: bool = False
+    reuse_note: str | None = None
 
 
 def run_execution(request: ExecutionRequest, runtime: Runtime) -> ExecutionResult:
     git_probe = provenance.GitProbe(runtime.project.root)  # runs while we check the request
-    return _run(request, runtime, git_probe)
-
-
-def _run(request: ExecutionRequest, runtime: Runtime, git_probe: provenance.GitProbe) -> ExecutionResult:
     step = request.step
     values = resolve_parameters(step, request.parameters, as_text=request.parameters_as_text)
     script = step.build_script(values)
-    env_values = _environment_variables(step, request.environment_variables)
+    env_values = contract.environment_variables(step, request.environment_variables)
     with runtime.catalog.read() as session:
         plan = inputs.plan_inputs(
             step, request.inputs, values, base_dir=runtime.project.root,
             session=session, project_id=runtime.project_id,
         )  # fmt: skip
     fetched = inputs.fetch_inputs(plan, store=runtime.store, cache_dir=runtime.project.cache_dir)
+    files = {name: [(source.name, blob.sha256) for source, blob in found] for name, found in fetched.items()}
+    note = None
+    if request.reuse:
+        facts = reuse.facts(step, script, values, files, git_probe.state())
+        with runtime.catalog.read() as session:
+            decision = reuse.decide(session, runtime.project_id, step.name, facts)
+            if decision.execution is not None:
+                return _reused(session, decision.execution, decision.note)
+        note = decision.note
     python_env = envs.ensure_environment(runtime.project.envs_dir, step.image)
 
     execution_id = new_id()
@@ -117,32 +130,30 @@ def _run(request: ExecutionRequest, runtime: Runtime, git_probe: provenance.GitP
     with runtime.catalog.transaction() as session:
         staged = inputs.record_input_datums(session, fetched, runtime.project_id)
         execution = executions.create_execution(
-            session,
-            project_id=runtime.project_id,
-            step=step.name,
-            image=step.image,
-            command=script,
-            parameters=values,
-            inputs=_inputs_summary(staged),
-            execution_dir=str(folder.root),
-            actor=runtime.actor,
-            execution_id=execution_id,
-        )
+            session, project_id=runtime.project_id, step=step.name, image=step.image, command=script,
+            parameters=values, inputs=_inputs_summary(staged), execution_dir=str(folder.root),
+            actor=runtime.actor, execution_id=execution_id,
+        )  # fmt: skip
+        if request.pipeline is not None:
+            execution.pipeline_run_id = request.pipeline.run_id
+            execution.pipeline_node = request.pipeline.node
+            execution.attempt = request.pipeline.attempt
         executions.record_inputs(session, execution_id, _input_rows(staged))
-        counter = execution.counter
+    counter = execution.counter
 
     git: dict[str, Any] = {}
     try:
         folder.create()
         git = git_probe.state()  # git has been working in the background until now
-        vh = _prepare_folder(folder, runtime, request, step, values, staged, git, git_probe.files(), counter)
+        vh = _prepare_folder(folder, runtime, request, values, staged, git, git_probe.files(), counter)
     except (OSError, AssayError) as exc:
-        environment = _environment(runtime, step, git, python_env)
+        environment = _environment(runtime, step, git, python_env, env_values)
         reason = f"could not prepare the execution: {exc}"
-        _finish(runtime, execution, "error", None, reason, environment, CollectedOutputs(), [])
+        _finish(runtime, execution, "error", None, reason, environment, CollectedOutputs(), [], {})
         folder.clean_up()
         raise AssayError(f"execution #{counter} could not start: {exc}") from exc
-    environment = _environment(runtime, step, git, python_env)
+    environment = _environment(runtime, step, git, python_env, env_values)
+    facts = reuse.facts(step, script, values, files, git)
 
     _warn_once_without_sandbox(runtime)
     with runtime.catalog.transaction() as session:
@@ -158,15 +169,24 @@ def _run(request: ExecutionRequest, runtime: Runtime, git_probe: provenance.GitP
     outcome = process.run_process(
         runtime.sandbox.wrap(argv, folder.valohai),
         cwd=folder.repository,
-        env=_process_env(vh, python_env, env_values, request.context_env),
+        env=contract.process_environment(vh, python_env, env_values),
         log_path=folder.log,
-        on_line=runtime.on_line,
+        on_line=request.on_line or runtime.on_line,
         time_limit=step.time_limit,
+        should_stop=request.should_stop,
     )
     collected = collect_outputs(folder.outputs, runtime.store)
     status, message = _status(outcome, step)
     records = _finish(
-        runtime, execution, status, outcome.exit_code, message, environment, collected, outcome.metadata
+        runtime,
+        execution,
+        status,
+        outcome.exit_code,
+        message,
+        environment,
+        collected,
+        outcome.metadata,
+        facts,
     )
     folder.clean_up()
     latest: dict[str, Any] = {}
@@ -185,23 +205,36 @@ def _run(request: ExecutionRequest, runtime: Runtime, git_probe: provenance.GitP
         problems=tuple(collected.problems),
         log_path=folder.log,
         log_tail=tuple(outcome.tail),
+        parameters=MappingProxyType(values),
+        inputs=MappingProxyType({name: tuple(f.datum_id for f in found) for name, found in staged.items()}),
+        environment_variables=MappingProxyType(env_values),
+        reuse_note=note,
     )
 
 
-def _environment_variables(step: Step, given: Mapping[str, str]) -> dict[str, str]:
-    values: dict[str, str] = {}
-    missing = []
-    for name, variable in step.environment_variables.items():
-        if name in given:
-            values[name] = given[name]
-        elif variable.default is not None:
-            values[name] = variable.default
-        elif not variable.optional:
-            missing.append(name)
-    if missing:
-        raise InvalidRequest(f"environment variable(s) {', '.join(missing)} need a value")
-    extra = {k: v for k, v in given.items() if k not in values}
-    return {**values, **extra}
+def _reused(session: Session, execution: Execution, note: str) -> ExecutionResult:
+    """The result of an earlier execution, handed back instead of running again."""
+    outputs = datums.outputs_of(session, execution.id)
+    used: dict[str, list[str]] = {}
+    for row in executions.execution_inputs(session, execution.id):
+        used.setdefault(row.input_name, []).append(row.datum_id)
+    return ExecutionResult(
+        execution_id=execution.id,
+        counter=execution.counter,
+        status=execution.status,
+        exit_code=execution.exit_code,
+        message=execution.message,
+        outputs=tuple(OutputRecord(d.id, d.name, d.sha256, d.size) for d in outputs),
+        metadata=MappingProxyType(executions.latest_metadata(session, execution.id)),
+        problems=tuple(execution.problems),
+        log_path=Path(execution.log_path),
+        log_tail=(),
+        parameters=MappingProxyType(dict(execution.parameters)),
+        inputs=MappingProxyType({name: tuple(ids) for name, ids in used.items()}),
+        environment_variables=MappingProxyType(dict(execution.environment.get("variables", {}))),
+        reused=True,
+        reuse_note=note,
+    )
 
 
 def _inputs_summary(staged: Mapping[str, list[inputs.StagedFile]]) -> dict[str, Any]:
@@ -222,21 +255,10 @@ def _input_rows(staged: Mapping[str, list[inputs.StagedFile]]) -> list[dict[str,
     ]
 
 
-@dataclass(frozen=True)
-class _Paths:
-    """The paths the command sees: ``/valohai/…`` in a sandbox, the real folders without one."""
-
-    repository: str
-    inputs: str
-    outputs: str
-    config: str
-
-
 def _prepare_folder(
     folder: layout.ExecutionLayout,
     runtime: Runtime,
     request: ExecutionRequest,
-    step: Step,
     values: Mapping[str, Any],
     staged: Mapping[str, list[inputs.StagedFile]],
     git: Mapping[str, Any],
@@ -246,92 +268,41 @@ def _prepare_folder(
     execution_id = folder.root.name
     layout.snapshot_repository(runtime.project.root, folder.repository, git_files)
     inputs.place_inputs(staged, folder.inputs, runtime.store)
-    base = VALOHAI if runtime.sandbox.private else str(folder.valohai)
-    paths = _Paths(f"{base}/repository", f"{base}/inputs", f"{base}/outputs", f"{base}/config")
+    paths = Paths(VALOHAI if runtime.sandbox.private else str(folder.valohai))
     folder.write_config("parameters", dict(values))
-    folder.write_config("inputs", _inputs_config(staged, paths.inputs))
-    folder.write_config("execution", _execution_config(runtime, request, step, git, counter, execution_id))
-    return {
-        "VH_REPOSITORY_DIR": paths.repository,
-        "VH_INPUTS_DIR": paths.inputs,
-        "VH_OUTPUTS_DIR": paths.outputs,
-        "VH_CONFIG_DIR": paths.config,
-        "VH_JOB_ID": f"exec-{execution_id}",
-        "VH_EXECUTION_ID": execution_id,
-        "VH_PROJECT_ID": runtime.project_id,
-    }
+    folder.write_config("inputs", contract.inputs_config(staged, paths.inputs))
+    folder.write_config(
+        "execution",
+        contract.execution_config(
+            step=request.step,
+            execution_id=execution_id,
+            counter=counter,
+            git=git,
+            actor=runtime.actor,
+            project_id=runtime.project_id,
+            project_name=runtime.project.name,
+            pipeline=request.pipeline,
+        ),
+    )
+    return contract.vh_variables(paths, execution_id, runtime.project_id, request.pipeline)
 
 
-def _environment(runtime: Runtime, step: Step, git: dict[str, Any], python_env: Path) -> dict[str, Any]:
-    return provenance.environment_record(
+def _environment(
+    runtime: Runtime, step: Step, git: dict[str, Any], python_env: Path, variables: Mapping[str, str]
+) -> dict[str, Any]:
+    record = provenance.environment_record(
         project_root=runtime.project.root, git=git, image=step.image,
         sandbox=runtime.sandbox.mode, python_env=python_env,
     )  # fmt: skip
-
-
-def _inputs_config(staged: Mapping[str, list[inputs.StagedFile]], inputs_dir: str) -> dict[str, Any]:
-    return {
-        name: {
-            "files": [
-                {
-                    "name": f.name,
-                    "path": f"{inputs_dir}/{name}/{f.name}",
-                    "uri": f.uri,
-                    "size": f.size,
-                    "checksums": {"sha256": f.sha256},
-                    "metadata": [f.metadata] if f.metadata else [],
-                    "datum_id": f.datum_id,
-                }
-                for f in files
-            ]
-        }
-        for name, files in staged.items()
-    }
-
-
-def _execution_config(
-    runtime: Runtime,
-    request: ExecutionRequest,
-    step: Step,
-    git: Mapping[str, Any],
-    counter: int,
-    execution_id: str,
-) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "valohai.commit-identifier": git.get("commit"),
-        "valohai.creator-name": runtime.actor,
-        "valohai.environment-name": "local",
-        "valohai.execution-counter": counter,
-        "valohai.execution-ctime": datetime.now(UTC).isoformat(),
-        "valohai.execution-id": execution_id,
-        "valohai.execution-image": step.image,
-        "valohai.execution-status": "started",
-        "valohai.execution-step": step.name,
-        "valohai.execution-tags": [],
-        "valohai.execution-title": None,
-        "valohai.project-id": runtime.project_id,
-        "valohai.project-name": runtime.project.name,
-    }
-    config.update(request.context_config)
-    return config
-
-
-def _process_env(
-    vh: Mapping[str, str], python_env: Path, step_env: Mapping[str, str], context_env: Mapping[str, str]
-) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHOME", "PYTHONPATH")}
-    env.update(step_env)
-    env.update(vh)
-    env.update(context_env)
-    env["VIRTUAL_ENV"] = str(python_env)
-    env["PATH"] = f"{envs.bin_dir(python_env)}{os.pathsep}{os.environ.get('PATH', os.defpath)}"
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+    record["variables"] = dict(variables)
+    return record
 
 
 def _status(outcome: process.ProcessOutcome, step: Step) -> tuple[str, str | None]:
     if outcome.interrupted:
         return executions.STOPPED, "stopped by the user"
+    if outcome.stopped:
+        return executions.STOPPED, "stopped"
     if outcome.timed_out:
         return executions.ERROR, f"time limit of {step.time_limit:g} s exceeded"
     if outcome.exit_code != 0:
@@ -354,6 +325,7 @@ def _finish(
     environment: dict[str, Any],
     collected: CollectedOutputs,
     metadata: list[tuple[datetime, dict[str, Any]]],
+    facts: dict[str, Any],
 ) -> list[OutputRecord]:
     records: list[OutputRecord] = []
     problems = list(collected.problems)
@@ -362,6 +334,9 @@ def _finish(
         for output in collected.files:
             datum = _record_output(session, runtime, execution, output, problems)
             records.append(OutputRecord(datum.id, output.name, output.sha256, output.size))
+        if status == executions.COMPLETED:
+            execution.reuse_key = reuse.key(facts)
+        execution.reuse_facts = facts
         executions.finish_execution(
             session, execution, status=status, exit_code=exit_code, message=message,
             environment=environment, problems=problems, metadata=metadata, actor=runtime.actor,

@@ -32,6 +32,7 @@ class ProcessOutcome:
     metadata: list[tuple[datetime, dict[str, Any]]] = field(default_factory=list)
     timed_out: bool = False
     interrupted: bool = False
+    stopped: bool = False
     tail: list[str] = field(default_factory=list)
 
 
@@ -87,6 +88,7 @@ def run_process(
     log_path: Path,
     on_line: LogCallback | None = None,
     time_limit: float | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> ProcessOutcome:
     """Run ``argv`` to the end, reading both pipes in this thread (no reader threads)."""
     with open(log_path, "a", encoding="utf-8", buffering=1) as log:
@@ -101,22 +103,27 @@ def run_process(
             start_new_session=True,
         )
         deadline = None if time_limit is None else time.monotonic() + time_limit
-        timed_out = interrupted = False
+        timed_out = interrupted = stopped = False
         try:
-            timed_out = _pump(process, sink, deadline)
+            timed_out, stopped = _pump(process, sink, deadline, should_stop)
         except KeyboardInterrupt:
             interrupted = True
             _terminate(process)
             _drain(process, sink)
         exit_code = process.returncode if process.returncode is not None else -1
-        return ProcessOutcome(exit_code, sink.metadata, timed_out, interrupted, list(sink.tail))
+        return ProcessOutcome(exit_code, sink.metadata, timed_out, interrupted, stopped, list(sink.tail))
 
 
-def _pump(process: subprocess.Popen[bytes], sink: _LogSink, deadline: float | None) -> bool:
-    """Read until both pipes close; returns whether the time limit ended the process."""
+def _pump(
+    process: subprocess.Popen[bytes],
+    sink: _LogSink,
+    deadline: float | None,
+    should_stop: Callable[[], bool] | None,
+) -> tuple[bool, bool]:
+    """Read until both pipes close; returns whether the time limit, or a stop, ended it."""
     assert process.stdout is not None
     assert process.stderr is not None
-    timed_out = False
+    timed_out = stopped = False
     with selectors.DefaultSelector() as selector:
         selector.register(process.stdout, selectors.EVENT_READ, "stdout")
         selector.register(process.stderr, selectors.EVENT_READ, "stderr")
@@ -131,11 +138,14 @@ def _pump(process: subprocess.Popen[bytes], sink: _LogSink, deadline: float | No
             if deadline is not None and not timed_out and time.monotonic() >= deadline:
                 timed_out = True
                 _terminate(process)
+            elif should_stop is not None and not stopped and should_stop():
+                stopped = True
+                _terminate(process)
             elif process.poll() is not None:
                 # The command ended; whatever it left running (holding our pipes) ends too.
                 _kill_leftovers(process)
     process.wait()
-    return timed_out
+    return timed_out, stopped
 
 
 def _drain(process: subprocess.Popen[bytes], sink: _LogSink) -> None:

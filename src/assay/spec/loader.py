@@ -255,6 +255,18 @@ def _lint_pipeline(
                 continue
             add(path, severity, message)
         for action_index, action in enumerate(node.actions):
+            for if_index, expression in enumerate(action.if_):
+                problem = expression_problem(expression)
+                if problem:
+                    where = (*path, "actions", action_index, "if")
+                    where = (*where, if_index) if isinstance(action._original_data.get("if"), list) else where
+                    add(where, "error", f'node "{node.name}": condition {expression!r}: {problem}')
+            if "require-approval" in action.then and set(action.when) != {"node-starting"}:
+                add(
+                    (*path, "actions", action_index, "when"),
+                    "warning",
+                    f'node "{node.name}": require-approval takes effect only with `when: node-starting`',
+                )
             for then in action.then:
                 if then not in KNOWN_THENS:
                     add(
@@ -275,6 +287,18 @@ def _lint_pipeline(
     for position, parameter in enumerate(pipeline.parameters):
         for severity, message in _run_lint(parameter.lint, context):
             add((*base, "parameters", position), severity, message)
+
+
+def expression_problem(expression: str) -> str | None:
+    """Why a condition cannot be evaluated, or None when it is well-formed."""
+    from leval.excs import EvaluatorError
+    from leval.extras.common_boolean_evaluator import CommonBooleanEvaluator
+
+    try:
+        CommonBooleanEvaluator().verify(expression)
+    except (EvaluatorError, SyntaxError, ValueError, TypeError) as exc:
+        return str(exc) or type(exc).__name__
+    return None
 
 
 def _missing_step(pipeline: str, node: str, step: str, config: Config) -> str:

@@ -76,6 +76,11 @@ def _normalize(parameter: Parameter, value: Any) -> Any:
     return _scalar(parameter, value)
 
 
+def coerce_text(parameter: Parameter, texts: Any) -> Any:
+    """Values typed on a command line (one string, or a list for repeats) → the parameter's type."""
+    return _coerce(parameter, texts)
+
+
 def _coerce(parameter: Parameter, texts: Any) -> Any:
     items = list(texts) if isinstance(texts, list | tuple) else [texts]
     if parameter.multiple:

@@ -1,0 +1,135 @@
+"""Pipeline runs and their nodes: every transition one transaction, recorded before it acts."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from assay.catalog.events import record_event
+from assay.catalog.tables import Execution, PipelineNode, PipelineRun, Project, utcnow
+from assay.errors import NotFound
+
+#: run statuses; the last three are final
+RUNNING, WAITING, STOPPING, FAILING = "running", "waiting-approval", "stopping", "failing"
+COMPLETED, ERROR, STOPPED = "completed", "error", "stopped"
+FINAL_RUN_STATUSES = frozenset({COMPLETED, ERROR, STOPPED})
+#: node statuses (plus RUNNING, WAITING, COMPLETED, ERROR, STOPPED above)
+PENDING, SKIPPED = "pending", "skipped"
+FINAL_NODE_STATUSES = frozenset({COMPLETED, ERROR, STOPPED, SKIPPED})
+
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def create_run(
+    session: Session,
+    *,
+    project_id: str,
+    pipeline: str,
+    nodes: list[str],
+    spec_text: str,
+    request: dict[str, Any],
+    actor: str,
+) -> PipelineRun:
+    counter = session.execute(
+        update(Project)
+        .where(Project.id == project_id)
+        .values(pipeline_counter=Project.pipeline_counter + 1)
+        .returning(Project.pipeline_counter)
+    ).scalar_one()
+    run = PipelineRun(
+        project_id=project_id,
+        counter=int(counter),
+        pipeline=pipeline,
+        status=RUNNING,
+        spec_text=spec_text,
+        request=request,
+        created_by=actor,
+        created_at=utcnow(),
+        driver={},
+    )
+    session.add(run)
+    session.flush()
+    session.add_all(
+        PipelineNode(run_id=run.id, name=name, status=PENDING, attempts=0, reused=False, executions=[])
+        for name in nodes
+    )
+    record_event(session, project_id, "pipeline.started", f"pipeline-run:{run.id}", actor,
+                 {"counter": run.counter, "pipeline": pipeline})  # fmt: skip
+    return run
+
+
+def get_run(session: Session, project_id: str, ref: str | int) -> PipelineRun:
+    """By counter (``3``, ``#3``) or id."""
+    text = str(ref).strip()
+    query = select(PipelineRun).where(PipelineRun.project_id == project_id)
+    if text.lstrip("#").isdigit():
+        query = query.where(PipelineRun.counter == int(text.lstrip("#")))
+    elif _UUID.match(text):
+        query = query.where(PipelineRun.id == text)
+    else:
+        raise NotFound(f"{text!r} is not a pipeline run reference", hint="use its number (#3) or its id")
+    run = session.scalar(query)
+    if run is None:
+        raise NotFound(f"no pipeline run {text} in this project", hint="`assay pipeline list` shows them")
+    return run
+
+
+def list_runs(session: Session, project_id: str, *, limit: int = 50) -> list[PipelineRun]:
+    query = select(PipelineRun).where(PipelineRun.project_id == project_id)
+    return list(session.scalars(query.order_by(PipelineRun.counter.desc()).limit(limit)))
+
+
+def nodes_of(session: Session, run_id: str) -> dict[str, PipelineNode]:
+    rows = session.scalars(
+        select(PipelineNode).where(PipelineNode.run_id == run_id).order_by(PipelineNode.id)
+    )
+    return {row.name: row for row in rows}
+
+
+def set_node(session: Session, run: PipelineRun, name: str, status: str, actor: str, **fields: Any) -> None:
+    """Move a node to ``status``; ``fields`` (attempts, message, reused, …) change with it."""
+    values: dict[str, Any] = {"status": status, **fields}
+    if status == RUNNING:
+        values.setdefault("started_at", utcnow())
+    if status in FINAL_NODE_STATUSES:
+        values.setdefault("ended_at", utcnow())
+    session.execute(
+        update(PipelineNode).where(PipelineNode.run_id == run.id, PipelineNode.name == name).values(**values)
+    )
+    payload = {
+        "node": name,
+        "status": status,
+        **{k: v for k, v in fields.items() if k in ("attempts", "message")},
+    }
+    record_event(session, run.project_id, "pipeline.node", f"pipeline-run:{run.id}", actor, payload)
+
+
+def set_run_status(
+    session: Session, run: PipelineRun, status: str, actor: str, message: str | None = None
+) -> None:
+    values: dict[str, Any] = {"status": status, "message": message}
+    if status in FINAL_RUN_STATUSES:
+        values["ended_at"] = utcnow()
+    session.execute(update(PipelineRun).where(PipelineRun.id == run.id).values(**values))
+    run.status = status
+    run.message = message
+    record_event(session, run.project_id, f"pipeline.{status}", f"pipeline-run:{run.id}", actor,
+                 {"counter": run.counter, "message": message})  # fmt: skip
+
+
+def set_driver(session: Session, run: PipelineRun, driver: dict[str, Any]) -> None:
+    session.execute(update(PipelineRun).where(PipelineRun.id == run.id).values(driver=driver))
+    run.driver = driver
+
+
+def run_status(session: Session, run_id: str) -> str:
+    return str(session.scalar(select(PipelineRun.status).where(PipelineRun.id == run_id)))
+
+
+def node_executions(session: Session, run_id: str) -> list[Execution]:
+    """Every execution started for the run, oldest first."""
+    query = select(Execution).where(Execution.pipeline_run_id == run_id).order_by(Execution.counter)
+    return list(session.scalars(query))

@@ -1,0 +1,363 @@
+"""The scheduler loop: plan, record each transition in the catalog, then act on it.
+
+``drive`` runs a pipeline run until it finishes or waits for a person. It is also how a run
+is resumed: it first settles every node that a crashed driver left ``running`` — adopting
+an execution that completed, re-running one that was interrupted (its half-written outputs
+are discarded; it never produced datums, because outputs are recorded only when an execution
+ends) — so no completed work is repeated and no node's outputs exist twice.
+
+Where executions run is not the scheduler's business: a ``Launcher`` (see ``executors/``)
+starts them and reports back.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import select
+
+from assay.catalog import Catalog, gates, pipelines
+from assay.catalog.pipelines import (
+    COMPLETED,
+    ERROR,
+    FAILING,
+    PENDING,
+    RUNNING,
+    SKIPPED,
+    STOPPED,
+    STOPPING,
+    WAITING,
+)
+from assay.catalog.tables import Execution, PipelineRun
+from assay.engine import planner
+from assay.engine.conditions import fire
+from assay.engine.graph import Graph
+from assay.engine.results import node_result
+from assay.engine.wiring import NodeLaunch, NodeResult, RunRequest, node_parameters, wire
+from assay.errors import AssayError, Conflict
+
+STALE_DRIVER_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class LaunchContext:
+    run_id: str
+    run_counter: int
+    pipeline: str
+    node: str
+    attempt: int
+    reuse: bool
+
+
+@dataclass(frozen=True)
+class LaunchOutcome:
+    status: str  # completed | error | stopped
+    execution_id: str | None
+    counter: int | None = None
+    message: str | None = None
+    reused: bool = False
+    reuse_note: str | None = None
+
+
+class Launcher(Protocol):
+    def submit(self, launch: NodeLaunch, context: LaunchContext) -> Future[LaunchOutcome]: ...
+
+    def stop_all(self) -> None:
+        """Stop every execution this launcher is running (they end as ``stopped``)."""
+
+    def reap(self, execution_ids: list[str]) -> None:
+        """End what is left of executions whose driver died, and discard their folders."""
+
+
+@dataclass
+class _Node:
+    futures: list[Future[LaunchOutcome]] = field(default_factory=list)
+    outcomes: dict[int, LaunchOutcome] = field(default_factory=dict)
+
+
+@dataclass
+class Driver:
+    catalog: Catalog
+    run: PipelineRun
+    graph: Graph
+    request: RunRequest
+    launcher: Launcher
+    actor: str
+    retries: int = 2
+    reuse: bool = False
+    on_event: Callable[[str], None] = lambda message: None
+    _active: dict[str, _Node] = field(default_factory=dict)
+    _results: dict[str, NodeResult] = field(default_factory=dict)
+    _stopping: bool = False
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def drive(self) -> str:
+        """Run until the run finishes or waits for approval; returns the run's status."""
+        self._claim()
+        try:
+            self._recover()
+            while True:
+                self._follow_external_stop()
+                actions = planner.plan(self.graph, self._state(), self._parameters_of)
+                for action in actions:
+                    if self._apply(action):
+                        return self.run.status
+                if not actions:
+                    self._wait()
+        finally:
+            self._release()
+
+    def _apply(self, action: planner.Action) -> bool:
+        """Record the action, then carry it out; True when the loop should end."""
+        match action:
+            case planner.Start(node):
+                self._start(node)
+            case planner.Skip(node, reason):
+                self._set_node(node, SKIPPED, message=reason)
+                self.on_event(f"skipped {node}: {reason}")
+            case planner.RequestApproval(node):
+                with self.catalog.transaction() as session:
+                    gates.request_gate(session, self.run, node, self.actor)
+                    pipelines.set_node(session, self.run, node, WAITING, self.actor)
+                self.on_event(f"{node} needs approval")
+            case planner.StopRun(reason) | planner.FailRun(reason):
+                status = STOPPING if isinstance(action, planner.StopRun) else FAILING
+                self._set_run(status, reason)
+                self.on_event(f"{'stopping' if status == STOPPING else 'failing'} the run: {reason}")
+                self._stop_launches()
+            case planner.AwaitApproval(nodes):
+                self._set_run(WAITING, f"waiting for approval of {', '.join(nodes)}")
+                return True
+            case planner.Finish(status, reason):
+                self._set_run(status, reason or self.run.message)
+                return True
+        return False
+
+    def _wait(self) -> None:
+        futures = [f for node in self._active.values() for f in node.futures if not f.done()]
+        if futures:
+            wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
+        for name in list(self._active):
+            node = self._active[name]
+            if all(f.done() for f in node.futures):
+                del self._active[name]
+                outcomes = [_outcome(f) for f in node.futures]
+                self._settle(name, outcomes)
+
+    # -- starting and settling nodes ----------------------------------------------------
+
+    def _start(self, name: str) -> None:
+        attempts = self._node_rows()[name].attempts + 1
+        try:
+            launches = wire(self.graph, name, self._completed_results(), self.request)
+        except AssayError as exc:
+            self._set_node(name, RUNNING, attempts=attempts)
+            self._settle(name, [LaunchOutcome(ERROR, None, message=exc.message)])
+            return
+        self._set_node(name, RUNNING, attempts=attempts, executions=[])
+        context = LaunchContext(self.run.id, self.run.counter, self.graph.name, name, attempts, self.reuse)
+        self._active[name] = _Node([self.launcher.submit(launch, context) for launch in launches])
+        self.on_event(f"started {name}" + (f" ({len(launches)} executions)" if len(launches) > 1 else ""))
+
+    def _settle(self, name: str, outcomes: list[LaunchOutcome]) -> None:
+        """Record how a node's executions ended, with the actions and policies that follow."""
+        ids = [o.execution_id for o in outcomes if o.execution_id]
+        node = self.graph.node(name)
+        failed = [o for o in outcomes if o.status != COMPLETED]
+        if not failed:
+            result = self._load_result(ids)
+            fired = fire(node.actions, "node-complete", node=name, metadata=result.metadata,
+                         parameters=result.parameters)  # fmt: skip
+            reused = all(o.reused for o in outcomes)
+            note = "; ".join(o.reuse_note for o in outcomes if o.reuse_note) or None
+            with self.catalog.transaction() as session:
+                pipelines.set_node(session, self.run, name, COMPLETED, self.actor, executions=ids,
+                                   reused=reused, message=note)  # fmt: skip
+                self._follow_actions(session, name, fired)
+            self._results[name] = result
+            counters = ", ".join(f"#{o.counter}" for o in outcomes if o.counter)
+            self.on_event(f"completed {name} ({'reused ' if reused else ''}{counters})")
+            return
+        message = failed[0].message or failed[0].status
+        if self._stopping and all(o.status in (STOPPED, COMPLETED) for o in outcomes):
+            self._set_node(name, STOPPED, executions=ids, message=message)
+            return
+        attempts = self._node_rows()[name].attempts
+        if node.on_error == "retry" and attempts <= self.retries:
+            self._set_node(
+                name, PENDING, executions=ids, message=f"attempt {attempts} failed: {message}; retrying"
+            )
+            self.on_event(f"{name} failed ({message}); retrying")
+            return
+        result = self._load_result(ids)
+        fired = fire(
+            node.actions, "node-error", node=name, metadata=result.metadata, parameters=result.parameters
+        )
+        with self.catalog.transaction() as session:
+            pipelines.set_node(session, self.run, name, ERROR, self.actor, executions=ids, message=message)
+            stopped = self._follow_actions(session, name, fired)
+            if not stopped and node.on_error in ("stop-all", "retry"):
+                pipelines.set_run_status(
+                    session, self.run, FAILING, self.actor, f"node {name!r} failed: {message}"
+                )
+                stopped = True
+        self.on_event(f"{name} failed: {message}")
+        if stopped:
+            self._stop_launches()
+
+    def _follow_actions(self, session: Any, name: str, fired: Any) -> bool:
+        if fired.problem:
+            pipelines.set_run_status(session, self.run, FAILING, self.actor, fired.problem)
+        elif "stop-pipeline" in fired.thens:
+            pipelines.set_run_status(
+                session, self.run, STOPPING, self.actor, f"node {name!r}: {fired.reason}"
+            )
+        elif "error-pipeline" in fired.thens:
+            pipelines.set_run_status(session, self.run, FAILING, self.actor, f"node {name!r}: {fired.reason}")
+        else:
+            return False
+        return True
+
+    # -- resume ---------------------------------------------------------------------------
+
+    def _recover(self) -> None:
+        """Settle what a previous driver left behind; nothing completed is run again."""
+        if self.run.status == WAITING:
+            self._set_run(RUNNING, None)
+        rows = self._node_rows()
+        stale = [n for n, row in rows.items() if row.status == RUNNING]
+        if not stale:
+            return
+        with self.catalog.read() as session:
+            found = list(
+                session.scalars(
+                    select(Execution).where(
+                        Execution.pipeline_run_id == self.run.id, Execution.pipeline_node.in_(stale)
+                    )
+                )
+            )
+        interrupted = [e.id for e in found if e.status in ("created", "started")]
+        if interrupted:
+            self.launcher.reap(interrupted)
+            with self.catalog.transaction() as session:
+                for execution in session.scalars(select(Execution).where(Execution.id.in_(interrupted))):
+                    execution.status = ERROR
+                    execution.message = "interrupted: the process driving the pipeline ended"
+        for name in stale:
+            attempt = rows[name].attempts
+            mine = [e for e in found if e.pipeline_node == name and e.attempt == attempt]
+            if not mine or any(e.id in interrupted for e in mine):
+                self._set_node(name, PENDING, message="re-running: interrupted")
+                self.on_event(f"{name} was interrupted; running it again")
+                continue
+            expected = len(wire(self.graph, name, self._completed_results(), self.request))
+            outcomes = [LaunchOutcome(e.status, e.id, e.counter, e.message) for e in mine]
+            if len(mine) < expected:
+                self._set_node(name, PENDING, message="re-running: interrupted before all executions started")
+                continue
+            self._settle(name, outcomes)
+
+    # -- catalog access -------------------------------------------------------------------
+
+    def _state(self) -> planner.RunState:
+        with self.catalog.read() as session:
+            rows = pipelines.nodes_of(session, self.run.id)
+            decided = gates.gates_of(session, self.run.id)
+            self.run.status = pipelines.run_status(session, self.run.id)
+        nodes = {
+            name: planner.NodeState(
+                row.status, row.attempts, decided[name].status if name in decided else None
+            )
+            for name, row in rows.items()
+        }
+        return planner.RunState(self.run.status, nodes)
+
+    def _parameters_of(self, name: str) -> Mapping[str, Any]:
+        try:
+            return node_parameters(self.graph, name, self._completed_results(), self.request)
+        except AssayError:
+            return {}  # the same problem is reported when the node starts
+
+    def _completed_results(self) -> dict[str, NodeResult]:
+        rows = self._node_rows()
+        for name, row in rows.items():
+            if name not in self._results and row.status in (COMPLETED, ERROR) and row.executions:
+                self._results[name] = self._load_result(list(row.executions))
+        return self._results
+
+    def _load_result(self, ids: list[str]) -> NodeResult:
+        with self.catalog.read() as session:
+            return node_result(session, ids)
+
+    def _node_rows(self) -> dict[str, Any]:
+        with self.catalog.read() as session:
+            return pipelines.nodes_of(session, self.run.id)
+
+    def _set_node(self, name: str, status: str, **fields: Any) -> None:
+        with self.catalog.transaction() as session:
+            pipelines.set_node(session, self.run, name, status, self.actor, **fields)
+
+    def _set_run(self, status: str, message: str | None) -> None:
+        with self.catalog.transaction() as session:
+            pipelines.set_run_status(session, self.run, status, self.actor, message)
+
+    # -- stopping and the driver lease ----------------------------------------------------
+
+    def _stop_launches(self) -> None:
+        self._stopping = True
+        self.launcher.stop_all()
+
+    def _follow_external_stop(self) -> None:
+        with self.catalog.read() as session:
+            status = pipelines.run_status(session, self.run.id)
+        if status in (STOPPING, FAILING) and not self._stopping:
+            self.on_event("the run is being stopped")
+            self._stop_launches()
+
+    def _claim(self) -> None:
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "at": time.time()}
+        with self.catalog.transaction() as session:
+            run = session.get_one(PipelineRun, self.run.id, populate_existing=True)
+            if _alive(run.driver, me):
+                raise Conflict(
+                    f"pipeline run #{run.counter} is being driven by process {run.driver.get('pid')} "
+                    f"on {run.driver.get('host')}",
+                    hint=f"wait for it, or stop the run with `assay pipeline stop {run.counter}`",
+                )
+            pipelines.set_driver(session, run, me)
+            self.run.status = run.status
+            self.run.driver = me
+
+    def _release(self) -> None:
+        with self.catalog.transaction() as session:
+            run = session.get_one(PipelineRun, self.run.id, populate_existing=True)
+            pipelines.set_driver(session, run, {})
+
+
+def _alive(driver: Mapping[str, Any], me: Mapping[str, Any]) -> bool:
+    """Whether another driver holds the run: a live process here, or a recent one elsewhere."""
+    if not driver or (driver.get("pid") == me["pid"] and driver.get("host") == me["host"]):
+        return False
+    if driver.get("host") == me["host"]:
+        try:
+            os.kill(int(driver["pid"]), 0)
+        except (ProcessLookupError, ValueError, KeyError):
+            return False
+        except PermissionError:
+            return True
+        return True
+    return time.time() - float(driver.get("at", 0)) < STALE_DRIVER_SECONDS
+
+
+def _outcome(future: Future[LaunchOutcome]) -> LaunchOutcome:
+    try:
+        return future.result()
+    except AssayError as exc:
+        return LaunchOutcome(ERROR, None, message=exc.message)

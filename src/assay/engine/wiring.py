@@ -1,0 +1,220 @@
+"""Edges → what a node runs with: its parameters, input files and environment. Pure.
+
+Precedence for a parameter, lowest first: the step's default (with the node's ``override``),
+values carried by edges (``parameter`` → ``parameter``, ``metadata`` → ``parameter``),
+pipeline parameters that target it, and ``--node-param NODE.PARAM=V``.
+
+Inputs: ``--input NODE.INPUT=URI`` replaces an input's defaults. Edges deliver files:
+``output.<glob>`` gives the source's output files that match (a glob containing ``/``
+matches the path relative to ``outputs/``, any other glob the file name, so ``model*``
+matches ``model/model-1.pkl``); ``input.<name>`` gives the files the source received as
+that input. Delivered files replace the input's defaults (``edge-merge-mode: replace``, the
+default) or join them (``append``). An edge that delivers nothing is an error naming what
+the source did produce.
+
+Task nodes fan out: every parameter whose value is a list (and which is not ``multiple``)
+is an axis, and one execution runs per combination.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+from assay.engine.graph import Graph
+from assay.errors import InvalidRequest
+from assay.spec.model import Edge, Step
+from assay.spec.parameters import coerce_text
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """What a finished node offers downstream (for a task node: all its children together)."""
+
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    outputs: tuple[tuple[str, str], ...] = ()  # (name relative to outputs/, datum id)
+    inputs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # input → datum ids
+    environment: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What the user asked for when starting the run (stored with the run, reused on resume)."""
+
+    parameters: Mapping[str, list[str]] = field(default_factory=dict)  # pipeline parameters
+    node_parameters: Mapping[str, Mapping[str, list[str]]] = field(default_factory=dict)
+    node_inputs: Mapping[str, Mapping[str, list[str]]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "parameters": dict(self.parameters),
+            "node_parameters": {k: dict(v) for k, v in self.node_parameters.items()},
+            "node_inputs": {k: dict(v) for k, v in self.node_inputs.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunRequest:
+        return cls(
+            parameters=dict(data.get("parameters", {})),
+            node_parameters=dict(data.get("node_parameters", {})),
+            node_inputs=dict(data.get("node_inputs", {})),
+        )
+
+
+@dataclass(frozen=True)
+class NodeLaunch:
+    """One execution to start for a node."""
+
+    node: str
+    step: Step
+    parameters: Mapping[str, Any]
+    inputs: Mapping[str, tuple[str, ...]]  # only the inputs whose defaults are replaced
+    environment: Mapping[str, str]
+    index: int = 0  # the child's position in a task node's fan-out
+
+
+def check_request(graph: Graph, request: RunRequest) -> None:
+    """Every name in the request exists; raise ``InvalidRequest`` listing all that do not."""
+    problems = []
+    pipeline = graph.pipeline
+    for name in request.parameters:
+        if name not in pipeline.parameters:
+            problems.append(f"pipeline {pipeline.name!r} has no parameter {name!r}")
+    for kind, given in (("parameter", request.node_parameters), ("input", request.node_inputs)):
+        for node, values in given.items():
+            if node not in pipeline.nodes:
+                problems.append(f"pipeline {pipeline.name!r} has no node {node!r}")
+                continue
+            step = _step(graph, node)
+            known = step.parameters if kind == "parameter" else step.inputs
+            problems.extend(f"node {node!r} has no {kind} {name!r}" for name in values if name not in known)
+    if problems:
+        raise InvalidRequest("; ".join(problems), hint="nothing was run")
+
+
+def node_parameters(
+    graph: Graph, name: str, results: Mapping[str, NodeResult], request: RunRequest
+) -> dict[str, Any]:
+    """The node's parameter values (before a task node's fan-out)."""
+    step = _step(graph, name)
+    values: dict[str, Any] = {p.name: p.default for p in step.parameters.values() if p.default is not None}
+    for edge in graph.edges_into(name):
+        if edge.target_type != "parameter":
+            continue
+        source = results.get(edge.source_node, NodeResult())
+        if edge.source_type == "parameter":
+            if edge.source_key in source.parameters:
+                values[edge.target_key] = source.parameters[edge.source_key]
+        elif edge.source_type == "metadata":
+            if edge.source_key not in source.metadata:
+                raise InvalidRequest(
+                    f"edge {_socket(edge)}: node {edge.source_node!r} never logged "
+                    f"metadata {edge.source_key!r}"
+                    f" (it logged: {', '.join(source.metadata) or 'nothing'})"
+                )
+            values[edge.target_key] = source.metadata[edge.source_key]
+    for pipeline_parameter in graph.pipeline.parameters.values():
+        texts = request.parameters.get(pipeline_parameter.name)
+        for target in pipeline_parameter.targets:
+            node, _, parameter = target.partition(".parameter.")
+            if node != name or parameter not in step.parameters:
+                continue
+            if texts is not None:
+                values[parameter] = _typed(step, parameter, texts)
+            elif pipeline_parameter.default is not None:
+                values[parameter] = pipeline_parameter.default
+    for parameter, texts in request.node_parameters.get(name, {}).items():
+        values[parameter] = _typed(step, parameter, texts)
+    return values
+
+
+def wire(graph: Graph, name: str, results: Mapping[str, NodeResult], request: RunRequest) -> list[NodeLaunch]:
+    """The executions to start for node ``name`` (several for a task node's fan-out)."""
+    step = _step(graph, name)
+    parameters = node_parameters(graph, name, results, request)
+    inputs = _inputs(graph, name, step, results, request)
+    environment = _environment(graph, name, results)
+    if graph.node(name).type != "task":
+        return [NodeLaunch(name, step, parameters, inputs, environment)]
+    axes = [
+        (p, v)
+        for p, v in parameters.items()
+        if isinstance(v, list | tuple) and not step.parameters[p].multiple
+    ]
+    combinations = itertools.product(*(values for _, values in axes)) if axes else [()]
+    launches = []
+    for index, combination in enumerate(combinations):
+        values = {**parameters, **{p: v for (p, _), v in zip(axes, combination, strict=True)}}
+        launches.append(NodeLaunch(name, step, values, inputs, environment, index))
+    return launches
+
+
+def matches(pattern: str, name: str) -> bool:
+    """Output-edge globs: with a ``/`` against the path in outputs/, else against the file name."""
+    if "/" in pattern:
+        return fnmatch.fnmatchcase(name, pattern)
+    return fnmatch.fnmatchcase(PurePosixPath(name).name, pattern)
+
+
+def _inputs(
+    graph: Graph, name: str, step: Step, results: Mapping[str, NodeResult], request: RunRequest
+) -> dict[str, tuple[str, ...]]:
+    given = {k: tuple(v) for k, v in request.node_inputs.get(name, {}).items()}
+    delivered: dict[str, list[str]] = {}
+    for edge in graph.edges_into(name):
+        if edge.target_type != "input":
+            continue
+        source = results.get(edge.source_node, NodeResult())
+        if edge.source_type == "output":
+            found = [f"datum://{d}" for n, d in source.outputs if matches(edge.source_key, n)]
+            if not found:
+                produced = ", ".join(n for n, _ in source.outputs) or "no files"
+                raise InvalidRequest(
+                    f"edge {_socket(edge)} matched no output of {edge.source_node!r} "
+                    f"(it produced: {produced})"
+                )
+        elif edge.source_type == "input":
+            found = [f"datum://{d}" for d in source.inputs.get(edge.source_key, ())]
+        else:
+            continue
+        delivered.setdefault(edge.target_key, []).extend(found)
+    merge = graph.node(name).edge_merge_mode
+    for input_name, uris in delivered.items():
+        base = given.get(input_name, step.inputs[input_name].default) if merge == "append" else ()
+        given[input_name] = (*base, *uris)
+    return given
+
+
+def _environment(graph: Graph, name: str, results: Mapping[str, NodeResult]) -> dict[str, str]:
+    environment: dict[str, str] = {}
+    for edge in graph.edges_into(name):
+        if edge.source_type == "environment-variable" and edge.target_type == "environment-variable":
+            value = results.get(edge.source_node, NodeResult()).environment.get(edge.source_key)
+            if value is not None:
+                environment[edge.target_key] = value
+    return environment
+
+
+def _typed(step: Step, parameter: str, texts: list[str]) -> Any:
+    try:
+        return coerce_text(step.parameters[parameter], texts)
+    except ValueError as exc:
+        raise InvalidRequest(f"parameter {parameter!r} of step {step.name!r}: {exc}") from exc
+
+
+def _step(graph: Graph, name: str) -> Step:
+    definition = graph.node(name).definition
+    assert definition is not None  # build_graph refuses nodes without one
+    return definition
+
+
+def _socket(edge: Edge) -> str:
+    return (
+        f"{edge.source_node}.{edge.source_type}.{edge.source_key} → "
+        f"{edge.target_node}.{edge.target_type}.{edge.target_key}"
+    )

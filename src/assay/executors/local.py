@@ -1,0 +1,91 @@
+"""The local executor: up to N executions at once on this host, each through the runtime."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+from assay.engine.scheduler import LaunchContext, LaunchOutcome
+from assay.engine.wiring import NodeLaunch
+from assay.errors import AssayError
+from assay.runtime import ExecutionRequest, Runtime, run_execution
+from assay.runtime.contract import PipelineContext
+
+NodeLineCallback = Callable[[str, str, str], None]  # (node, stream, line)
+
+
+class LocalExecutor:
+    def __init__(self, runtime: Runtime, slots: int, on_line: NodeLineCallback | None = None) -> None:
+        self.runtime = runtime
+        self.slots = max(1, slots)
+        self.on_line = on_line
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=self.slots, thread_name_prefix="assay-slot")
+        _ = runtime.project_id  # resolve once, before threads share the runtime
+
+    def submit(self, launch: NodeLaunch, context: LaunchContext) -> Future[LaunchOutcome]:
+        return self._pool.submit(self._run, launch, context)
+
+    def _run(self, launch: NodeLaunch, context: LaunchContext) -> LaunchOutcome:
+        if self._stop.is_set():
+            return LaunchOutcome("stopped", None, message="stopped before it started")
+        on_line = self.on_line
+        request = ExecutionRequest(
+            step=launch.step,
+            parameters=dict(launch.parameters),
+            inputs={name: list(uris) for name, uris in launch.inputs.items()},
+            environment_variables=dict(launch.environment),
+            pipeline=PipelineContext(
+                context.run_id, context.run_counter, context.pipeline, context.node, context.attempt
+            ),
+            reuse=context.reuse,
+            should_stop=self._stop.is_set,
+            on_line=(lambda stream, line: on_line(context.node, stream, line)) if on_line else None,
+        )
+        try:
+            result = run_execution(request, self.runtime)
+        except AssayError as exc:
+            return LaunchOutcome("error", None, message=exc.message)
+        message = result.message
+        if result.status == "error":
+            last = next((line for line in reversed(result.log_tail) if line.strip()), None)
+            message = f"execution #{result.counter}: {result.message}" + (
+                f" — {last.strip()}" if last else ""
+            )
+        return LaunchOutcome(
+            result.status, result.execution_id, result.counter, message, result.reused, result.reuse_note
+        )
+
+    def stop_all(self) -> None:
+        self._stop.set()
+
+    def reap(self, execution_ids: list[str]) -> None:
+        """Kill processes still running for these executions, then delete their folders."""
+        wanted = {f"VH_EXECUTION_ID={i}".encode() for i in execution_ids}
+        for pid in _processes():
+            try:
+                environ = set(Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"))
+            except OSError:
+                continue
+            if environ & wanted:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(os.getpgid(pid), signal.SIGKILL)
+        for execution_id in execution_ids:
+            shutil.rmtree(self.runtime.project.executions_dir / execution_id, ignore_errors=True)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+def _processes() -> list[int]:
+    me = os.getpid()
+    try:
+        return [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != me]
+    except OSError:
+        return []

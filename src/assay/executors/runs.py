@@ -1,0 +1,186 @@
+"""Pipeline runs on this host: start, resume, decide a gate, stop. Used by the CLI and the server.
+
+Each function records what it does in the catalog first and then, where there is work to do,
+drives the run in the calling process with the local executor until the run finishes or waits
+for a person. No process waits at a gate.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from assay.catalog import executions, gates, pipelines
+from assay.catalog.tables import PipelineRun
+from assay.engine.graph import Graph, build_graph
+from assay.engine.scheduler import Driver
+from assay.engine.wiring import RunRequest, check_request
+from assay.errors import Conflict, InvalidRequest, PermissionDenied, SpecError
+from assay.executors.local import LocalExecutor, NodeLineCallback
+from assay.runtime import Runtime
+from assay.spec import check_text, load_spec
+from assay.spec.settings import Settings, load_settings
+
+
+@dataclass
+class RunOptions:
+    slots: int | None = None
+    reuse: bool | None = None  # None: as the pipeline's `reuse-executions` says
+    on_event: Callable[[str], None] = lambda message: None
+    on_line: NodeLineCallback | None = None
+    settings: Settings = field(default_factory=Settings)
+
+
+def start_run(runtime: Runtime, pipeline_name: str, request: RunRequest, options: RunOptions) -> PipelineRun:
+    """Create a run of ``pipeline_name`` (nothing is recorded if the request is wrong) and drive it."""
+    spec_path = runtime.project.spec_path
+    spec = load_spec(spec_path)
+    if pipeline_name not in spec.pipelines:
+        import difflib
+
+        close = difflib.get_close_matches(pipeline_name, list(spec.pipelines), n=1)
+        raise InvalidRequest(
+            f"valohai.yaml has no pipeline {pipeline_name!r}"
+            + (f"; did you mean {close[0]!r}?" if close else ""),
+            hint=f"its pipelines: {', '.join(spec.pipelines) or 'none'}",
+        )
+    graph = build_graph(spec.pipelines[pipeline_name])
+    check_request(graph, request)
+    reuse = graph.pipeline.reuse_executions if options.reuse is None else options.reuse
+    with runtime.catalog.transaction() as session:
+        run = pipelines.create_run(
+            session, project_id=runtime.project_id, pipeline=pipeline_name, nodes=list(graph.order),
+            spec_text=spec_path.read_text(encoding="utf-8"), request={**request.to_json(), "reuse": reuse},
+            actor=runtime.actor,
+        )  # fmt: skip
+    options.on_event(f"pipeline run #{run.counter} of {pipeline_name!r} started")
+    return _drive(runtime, run, graph, request, reuse, options)
+
+
+def resume_run(runtime: Runtime, ref: str, options: RunOptions) -> PipelineRun:
+    """Continue a run left unfinished (by a crash, or waiting on a decided gate)."""
+    run = _run(runtime, ref)
+    if run.status in pipelines.FINAL_RUN_STATUSES:
+        raise Conflict(f"pipeline run #{run.counter} is already {run.status}; there is nothing to resume")
+    return _drive(
+        runtime, run, _graph(run), RunRequest.from_json(run.request), bool(run.request.get("reuse")), options
+    )
+
+
+def decide(
+    runtime: Runtime, ref: str, node: str, decision: str, comment: str | None, options: RunOptions
+) -> PipelineRun:
+    """Approve or reject a gate (one compare-and-set), then continue the run in the foreground."""
+    run = _run(runtime, ref)
+    if (
+        options.settings.require_different_approver
+        and decision == gates.APPROVED
+        and run.created_by == runtime.actor
+    ):
+        raise PermissionDenied(
+            f"{runtime.actor} started pipeline run #{run.counter} and may not approve it "
+            "(assay.yaml: approvals.require-different-approver)",
+            hint="ask another reviewer, who sets ASSAY_USER or runs as themselves",
+        )
+    graph = _graph(run)
+    with runtime.catalog.transaction() as session:
+        evidence = _evidence(session, run, graph, node)
+        gates.decide_gate(
+            session, run, node, decision=decision, actor=runtime.actor, comment=comment, evidence=evidence
+        )
+    options.on_event(f"{node} {decision} by {runtime.actor}")
+    try:
+        return _drive(
+            runtime, run, graph, RunRequest.from_json(run.request), bool(run.request.get("reuse")), options
+        )
+    except Conflict:
+        options.on_event("the process driving this run continues it")
+        return _run(runtime, ref)
+
+
+def stop_run(runtime: Runtime, ref: str, options: RunOptions) -> PipelineRun:
+    run = _run(runtime, ref)
+    if run.status in pipelines.FINAL_RUN_STATUSES:
+        raise Conflict(f"pipeline run #{run.counter} is already {run.status}")
+    with runtime.catalog.transaction() as session:
+        pipelines.set_run_status(
+            session, run, pipelines.STOPPING, runtime.actor, f"stopped by {runtime.actor}"
+        )
+    try:
+        return _drive(runtime, run, _graph(run), RunRequest.from_json(run.request), False, options)
+    except Conflict:
+        options.on_event("the process driving this run is stopping it")
+        return _run(runtime, ref)
+
+
+def _drive(
+    runtime: Runtime, run: PipelineRun, graph: Graph, request: RunRequest, reuse: bool, options: RunOptions
+) -> PipelineRun:
+    slots = options.slots or options.settings.slots or os.cpu_count() or 1
+    executor = LocalExecutor(runtime, slots, options.on_line)
+    driver = Driver(
+        catalog=runtime.catalog, run=run, graph=graph, request=request, launcher=executor,
+        actor=runtime.actor, retries=options.settings.retries, reuse=reuse, on_event=options.on_event,
+    )  # fmt: skip
+    try:
+        driver.drive()
+    finally:
+        executor.stop_all() if driver.run.status in pipelines.FINAL_RUN_STATUSES else None
+        executor.close()
+    return _run(runtime, str(run.counter))
+
+
+def _run(runtime: Runtime, ref: str) -> PipelineRun:
+    with runtime.catalog.read() as session:
+        return pipelines.get_run(session, runtime.project_id, ref)
+
+
+def _graph(run: PipelineRun) -> Graph:
+    """The graph the run started with (its valohai.yaml was stored with it)."""
+    check = check_text(run.spec_text)
+    if check.spec is None or run.pipeline not in check.spec.pipelines:
+        raise SpecError(f"the valohai.yaml stored with pipeline run #{run.counter} no longer loads",
+                        list(check.errors))  # fmt: skip
+    return build_graph(check.spec.pipelines[run.pipeline])
+
+
+def _evidence(session: Any, run: PipelineRun, graph: Graph, node: str) -> dict[str, Any]:
+    """What the reviewer sees: the metadata of every execution upstream of the gate."""
+    if node not in graph.pipeline.nodes:
+        raise InvalidRequest(f"pipeline {graph.name!r} has no node {node!r}")
+    rows = pipelines.nodes_of(session, run.id)
+    ancestors = _ancestors(graph, node)
+    upstream: dict[str, Any] = {}
+    for name in graph.order:
+        if name not in ancestors:
+            continue
+        shown = []
+        for execution_id in rows[name].executions:
+            execution = executions.get_execution(session, run.project_id, execution_id)
+            shown.append(
+                {
+                    "execution": f"#{execution.counter}",
+                    "id": execution.id,
+                    "status": execution.status,
+                    "metadata": executions.latest_metadata(session, execution.id),
+                }
+            )
+        upstream[name] = shown
+    return {"upstream": upstream}
+
+
+def _ancestors(graph: Graph, node: str) -> set[str]:
+    found: set[str] = set()
+    frontier = [node]
+    while frontier:
+        for parent in graph.upstream[frontier.pop()]:
+            if parent not in found:
+                found.add(parent)
+                frontier.append(parent)
+    return found
+
+
+def project_settings(runtime: Runtime) -> Settings:
+    return load_settings(runtime.project.root)
