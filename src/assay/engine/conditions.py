@@ -12,6 +12,7 @@ that a regression check passed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -48,10 +49,8 @@ def fire(
             continue
         try:
             holds = all(_EVALUATOR.evaluate(expression, values) for expression in action.if_)
-        except NoSuchValue as exc:
-            missing = (
-                ".".join(str(p) for p in exc.args[0]) if exc.args and isinstance(exc.args[0], tuple) else exc
-            )
+        except NoSuchValue:
+            missing = ", ".join(_missing(action.if_, values)) or "a value"
             return Fired(
                 problem=f"node {node!r}: condition {' and '.join(action.if_)!r} names {missing}, "
                 "which the node never logged; the run stops rather than guess"
@@ -62,6 +61,14 @@ def fire(
             thens.extend(action.then)
             reasons.append(" and ".join(action.if_) or event)
     return Fired(tuple(thens), "; ".join(reasons) or None)
+
+
+_NAME = re.compile(r"\b(metadata|parameter|baseline)\.([A-Za-z0-9_\-]+)")
+
+
+def _missing(expressions: tuple[str, ...], values: Mapping[tuple[str, ...] | str, Any]) -> list[str]:
+    names = [match.groups() for expression in expressions for match in _NAME.finditer(expression)]
+    return [f"{prefix}.{key}" for prefix, key in dict.fromkeys(names) if (prefix, key) not in values]
 
 
 def _values(

@@ -275,8 +275,11 @@ def _lint_pipeline(
                         f'node "{node.name}": unknown action "{then}"; '
                         f"known: {', '.join(sorted(KNOWN_THENS))}",
                     )
+    nodes = {node.name: node for node in pipeline.nodes}
     for position, edge in enumerate(pipeline.edges):
         path = (*base, "edges", position)
+        for problem in _edge_sockets(config, nodes, edge):
+            add(path, "error", problem)
         for severity, message in _run_lint(edge.lint, context):
             missing = re.fullmatch(r"Pipeline .* edge (source|target) node (.*) does not exist", message)
             if missing:
@@ -299,6 +302,27 @@ def expression_problem(expression: str) -> str | None:
     except (EvaluatorError, SyntaxError, ValueError, TypeError) as exc:
         return str(exc) or type(exc).__name__
     return None
+
+
+def _edge_sockets(config: Config, nodes: dict[str, Any], edge: Any) -> list[str]:
+    """An edge's parameter and input names must exist in the steps of the nodes it joins."""
+    problems = []
+    for side, type_, key in (
+        (edge.source_node, edge.source_type, edge.source_key),
+        (edge.target_node, edge.target_type, edge.target_key),
+    ):
+        node = nodes.get(side)
+        step = config.steps.get(getattr(node, "step", None) or "") if node is not None else None
+        if step is None or type_ not in ("input", "parameter"):
+            continue
+        known = list(step.inputs if type_ == "input" else step.parameters)
+        if node is not None and node.override is not None:
+            known += list(node.override.inputs if type_ == "input" else node.override.parameters)
+        if key not in known:
+            problems.append(
+                f"edge: step {step.name!r} of node {side!r} has no {type_} {key!r}{_suggest(key, known)}"
+            )
+    return problems
 
 
 def _missing_step(pipeline: str, node: str, step: str, config: Config) -> str:
