@@ -43,6 +43,7 @@ from assay.engine.wiring import NodeLaunch, NodeResult, RunRequest, node_paramet
 from assay.errors import AssayError, Conflict
 
 STALE_DRIVER_SECONDS = 60.0
+HEARTBEAT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,8 @@ class Driver:
     _active: dict[str, _Node] = field(default_factory=dict)
     _results: dict[str, NodeResult] = field(default_factory=dict)
     _stopping: bool = False
+    _beat: float = 0.0
+    _rows: dict[str, Any] = field(default_factory=dict)
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -104,8 +107,10 @@ class Driver:
         try:
             self._recover()
             while True:
-                self._follow_external_stop()
-                actions = planner.plan(self.graph, self._state(), self._parameters_of)
+                self._heartbeat()
+                state = self._state()
+                self._follow_external_stop(state.status)
+                actions = planner.plan(self.graph, state, self._parameters_of)
                 for action in actions:
                     if self._apply(action):
                         return self.run.status
@@ -271,6 +276,7 @@ class Driver:
             rows = pipelines.nodes_of(session, self.run.id)
             decided = gates.gates_of(session, self.run.id)
             self.run.status = pipelines.run_status(session, self.run.id)
+        self._rows = rows
         nodes = {
             name: planner.NodeState(
                 row.status, row.attempts, decided[name].status if name in decided else None
@@ -286,8 +292,8 @@ class Driver:
             return {}  # the same problem is reported when the node starts
 
     def _completed_results(self) -> dict[str, NodeResult]:
-        rows = self._node_rows()
-        for name, row in rows.items():
+        """Results of finished nodes (from the rows of the latest ``_state``; finished rows never change)."""
+        for name, row in (self._rows or self._node_rows()).items():
             if name not in self._results and row.status in (COMPLETED, ERROR) and row.executions:
                 self._results[name] = self._load_result(list(row.executions))
         return self._results
@@ -314,9 +320,8 @@ class Driver:
         self._stopping = True
         self.launcher.stop_all()
 
-    def _follow_external_stop(self) -> None:
-        with self.catalog.read() as session:
-            status = pipelines.run_status(session, self.run.id)
+    def _follow_external_stop(self, status: str) -> None:
+        """Another process (``assay pipeline stop``) may have asked the run to stop."""
         if status in (STOPPING, FAILING) and not self._stopping:
             self.on_event("the run is being stopped")
             self._stop_launches()
@@ -334,6 +339,15 @@ class Driver:
             pipelines.set_driver(session, run, me)
             self.run.status = run.status
             self.run.driver = me
+        self._beat = time.monotonic()
+
+    def _heartbeat(self) -> None:
+        """Tell drivers on other hosts that this one is alive (they wait STALE_DRIVER_SECONDS)."""
+        if time.monotonic() - self._beat < HEARTBEAT_SECONDS:
+            return
+        self._beat = time.monotonic()
+        with self.catalog.transaction() as session:
+            pipelines.set_driver(session, self.run, {**self.run.driver, "at": time.time()})
 
     def _release(self) -> None:
         with self.catalog.transaction() as session:
