@@ -15,7 +15,14 @@ demo: $(STAMP) sandbox
 	$(DEMO) run train --param epochs=120 --param learning_rate=0.2
 	@echo "== 3. The model file, found by the alias its metadata gave it"
 	$(DEMO) datums show datum://house-price-model
-	@echo "== 4. Every execution so far"
+	@echo "== 4. Retrain, evaluate and stop at the approval gate: no process waits there"
+	$(DEMO) pipeline run train-evaluate-promote --quiet
+	@echo "== 5. A reviewer approves; the run continues and promotes the model"
+	cd examples/quickstart && ASSAY_USER=alice ../../$(BIN)/assay pipeline approve latest promote \
+	  --comment "RMSE within budget"
+	$(DEMO) datums show datum://production-model
+	@echo "== 6. Everything is recorded"
+	$(DEMO) pipeline list
 	$(DEMO) executions list
 
 test: $(STAMP) sandbox check pytest

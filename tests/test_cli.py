@@ -97,7 +97,7 @@ def test_run_then_inspect_everything(cli: CliRunner, make_project: ProjectFactor
     assert output["name"] == "model.txt"
     assert output["uri"].startswith("datum://")
 
-    logs = cli.invoke(app, ["-C", str(project.root), "executions", "logs", "#1"])
+    logs = cli.invoke(app, ["-C", str(project.root), "executions", "logs", "latest"])
     assert logs.exit_code == 0
     assert '{"accuracy": 0.5}' in logs.stdout
 

@@ -115,15 +115,19 @@ def finish_execution(
 
 
 def get_execution(session: Session, project_id: str, ref: str | int) -> Execution:
-    """By counter (``12``, ``#12``) or id (``<uuid>``, ``exec-<uuid>``)."""
+    """By counter (``12``, ``#12``), id (``<uuid>``, ``exec-<uuid>``), or ``latest``."""
     text = str(ref).strip()
     query = select(Execution).where(Execution.project_id == project_id)
-    if text.lstrip("#").isdigit():
+    if text == "latest":
+        query = query.order_by(Execution.counter.desc()).limit(1)
+    elif text.lstrip("#").isdigit():
         query = query.where(Execution.counter == int(text.lstrip("#")))
     elif _UUID.match(text):
         query = query.where(Execution.id == text.removeprefix("exec-"))
     else:
-        raise NotFound(f"{text!r} is not an execution reference", hint="use its number (#12) or its id")
+        raise NotFound(
+            f"{text!r} is not an execution reference", hint="use its number (#12), its id or latest"
+        )
     execution = session.scalar(query)
     if execution is None:
         raise NotFound(f"no execution {text} in this project", hint="`assay executions list` shows them")

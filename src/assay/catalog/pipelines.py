@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from assay.catalog.events import record_event
-from assay.catalog.tables import Execution, PipelineNode, PipelineRun, Project, utcnow
+from assay.catalog.tables import Execution, Gate, PipelineNode, PipelineRun, Project, utcnow
 from assay.errors import NotFound
 
 #: run statuses; the last three are final
@@ -62,15 +63,19 @@ def create_run(
 
 
 def get_run(session: Session, project_id: str, ref: str | int) -> PipelineRun:
-    """By counter (``3``, ``#3``) or id."""
+    """By counter (``3``, ``#3``), id, or ``latest``."""
     text = str(ref).strip()
     query = select(PipelineRun).where(PipelineRun.project_id == project_id)
-    if text.lstrip("#").isdigit():
+    if text == "latest":
+        query = query.order_by(PipelineRun.counter.desc()).limit(1)
+    elif text.lstrip("#").isdigit():
         query = query.where(PipelineRun.counter == int(text.lstrip("#")))
     elif _UUID.match(text):
         query = query.where(PipelineRun.id == text)
     else:
-        raise NotFound(f"{text!r} is not a pipeline run reference", hint="use its number (#3) or its id")
+        raise NotFound(
+            f"{text!r} is not a pipeline run reference", hint="use its number (#3), its id or latest"
+        )
     run = session.scalar(query)
     if run is None:
         raise NotFound(f"no pipeline run {text} in this project", hint="`assay pipeline list` shows them")
@@ -87,6 +92,26 @@ def nodes_of(session: Session, run_id: str) -> dict[str, PipelineNode]:
         select(PipelineNode).where(PipelineNode.run_id == run_id).order_by(PipelineNode.id)
     )
     return {row.name: row for row in rows}
+
+
+@dataclass(frozen=True)
+class NodeRow:
+    """A node's state without the ORM object: what the scheduler reads in its loop."""
+
+    name: str
+    status: str
+    attempts: int
+    executions: tuple[str, ...]
+
+
+def node_rows(session: Session, run_id: str) -> dict[str, NodeRow]:
+    columns = (PipelineNode.name, PipelineNode.status, PipelineNode.attempts, PipelineNode.executions)
+    rows = session.execute(select(*columns).where(PipelineNode.run_id == run_id).order_by(PipelineNode.id))
+    return {name: NodeRow(name, status, attempts, tuple(ids or ())) for name, status, attempts, ids in rows}
+
+
+def gate_statuses(session: Session, run_id: str) -> dict[str, str]:
+    return dict(session.execute(select(Gate.node, Gate.status).where(Gate.run_id == run_id)).all())
 
 
 def set_node(session: Session, run: PipelineRun, name: str, status: str, actor: str, **fields: Any) -> None:

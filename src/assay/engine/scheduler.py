@@ -97,7 +97,7 @@ class Driver:
     _results: dict[str, NodeResult] = field(default_factory=dict)
     _stopping: bool = False
     _beat: float = 0.0
-    _rows: dict[str, Any] = field(default_factory=dict)
+    _rows: dict[str, pipelines.NodeRow] = field(default_factory=dict)
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -159,7 +159,9 @@ class Driver:
     # -- starting and settling nodes ----------------------------------------------------
 
     def _start(self, name: str) -> None:
-        attempts = self._node_rows()[name].attempts + 1
+        attempts = (
+            self._rows[name].attempts + 1 if name in self._rows else self._node_rows()[name].attempts + 1
+        )
         try:
             launches = wire(self.graph, name, self._completed_results(), self.request)
         except AssayError as exc:
@@ -273,15 +275,12 @@ class Driver:
 
     def _state(self) -> planner.RunState:
         with self.catalog.read() as session:
-            rows = pipelines.nodes_of(session, self.run.id)
-            decided = gates.gates_of(session, self.run.id)
+            rows = pipelines.node_rows(session, self.run.id)
+            decided = pipelines.gate_statuses(session, self.run.id)
             self.run.status = pipelines.run_status(session, self.run.id)
         self._rows = rows
         nodes = {
-            name: planner.NodeState(
-                row.status, row.attempts, decided[name].status if name in decided else None
-            )
-            for name, row in rows.items()
+            name: planner.NodeState(row.status, row.attempts, decided.get(name)) for name, row in rows.items()
         }
         return planner.RunState(self.run.status, nodes)
 
@@ -302,9 +301,9 @@ class Driver:
         with self.catalog.read() as session:
             return node_result(session, ids)
 
-    def _node_rows(self) -> dict[str, Any]:
+    def _node_rows(self) -> dict[str, pipelines.NodeRow]:
         with self.catalog.read() as session:
-            return pipelines.nodes_of(session, self.run.id)
+            return pipelines.node_rows(session, self.run.id)
 
     def _set_node(self, name: str, status: str, **fields: Any) -> None:
         with self.catalog.transaction() as session:
