@@ -21,8 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from assay.catalog import Catalog  # noqa: E402
-from tests.test_crash_safety import calibrate, crash_and_resume, twenty_nodes  # noqa: E402
+from tests.test_crash_safety import calibrate, crash_and_resume, twenty_nodes
+
+from assay.catalog import Catalog
 
 
 def main() -> None:

@@ -23,13 +23,17 @@ import time
 from pathlib import Path
 
 ASSAY = str(Path(sys.executable).with_name("assay"))
-PASS_ON = "cat $VH_INPUTS_DIR/previous/* > $VH_OUTPUTS_DIR/carry.txt 2>/dev/null || echo start > $VH_OUTPUTS_DIR/carry.txt"
+CARRY = (
+    "cat $VH_INPUTS_DIR/previous/* > $VH_OUTPUTS_DIR/carry.txt 2>/dev/null"
+    " || echo start > $VH_OUTPUTS_DIR/carry.txt"
+)
 SLEEP = "sleep 0.5"
 
 
 def linear(n: int) -> str:
     lines = [
-        f"- step: {{name: pass, image: python:3.11, command: '{PASS_ON}', inputs: [{{name: previous, optional: true}}]}}",
+        f"- step: {{name: pass, image: python:3.11, command: '{CARRY}',"
+        " inputs: [{name: previous, optional: true}]}",
         "- pipeline:",
         f"    name: linear-{n}",
         "    nodes:",
@@ -84,7 +88,7 @@ def bare(n: int, workdir: Path) -> float:
     env = {**os.environ, "VH_INPUTS_DIR": str(folder / "inputs"), "VH_OUTPUTS_DIR": str(folder / "outputs")}
     start = time.perf_counter()
     for _ in range(n):
-        subprocess.run(["/bin/sh", "-c", f"set -e\n{PASS_ON}\n"], env=env, check=True)
+        subprocess.run(["/bin/sh", "-c", f"set -e\n{CARRY}\n"], env=env, check=True)
     return time.perf_counter() - start
 
 

@@ -25,8 +25,15 @@ DECIDERS = 20
 def _waiting_run(catalog: Catalog) -> tuple[str, PipelineRun]:
     with catalog.transaction() as session:
         project_id = ensure_project(session, "race").id
-        run = pipelines.create_run(session, project_id=project_id, pipeline="p", nodes=["promote"], spec_text="",
-                                   request={}, actor="starter")  # fmt: skip
+        run = pipelines.create_run(
+            session,
+            project_id=project_id,
+            pipeline="p",
+            nodes=["promote"],
+            spec_text="",
+            request={},
+            actor="starter",
+        )
         gates.request_gate(session, run, "promote", "starter")
     return project_id, run
 
@@ -86,7 +93,7 @@ def test_twenty_processes_one_decision(make_project: ProjectFactory, database_ur
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for i in range(DECIDERS)
     ]
     results = [(p.wait(timeout=300), *p.communicate()) for p in deciders]

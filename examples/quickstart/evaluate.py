@@ -15,8 +15,11 @@ with open("/valohai/inputs/dataset/houses.csv", newline="") as handle:
 
 
 def predict(row):
-    values = [(float(row[f]) - m) / s for f, m, s in zip(model["features"], model["means"], model["stds"])]
-    return model["bias"] + sum(w * v for w, v in zip(model["weights"], values))
+    values = [
+        (float(row[f]) - m) / s
+        for f, m, s in zip(model["features"], model["means"], model["stds"], strict=False)
+    ]
+    return model["bias"] + sum(w * v for w, v in zip(model["weights"], values, strict=False))
 
 
 errors = [predict(row) - float(row["price_keur"]) for row in rows]
