@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from assay.catalog import datums, executions, gates, pipelines
@@ -106,9 +107,16 @@ def describe_run(session: Session, run: PipelineRun, *, full: bool = True) -> di
     if not full:
         return view
     decided = gates.gates_of(session, run.id)
+    rows = pipelines.nodes_of(session, run.id)
+    wanted = [i for row in rows.values() for i in row.executions]
+    found = (
+        {e.id: e for e in session.scalars(select(Execution).where(Execution.id.in_(wanted)))}
+        if wanted
+        else {}
+    )
     nodes = []
-    for name, row in pipelines.nodes_of(session, run.id).items():
-        runs = [session.get(Execution, i) for i in row.executions]
+    for name, row in rows.items():
+        runs = [found.get(i) for i in row.executions]
         gate = decided.get(name)
         nodes.append(
             {
