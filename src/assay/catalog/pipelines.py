@@ -133,16 +133,32 @@ def set_node(session: Session, run: PipelineRun, name: str, status: str, actor: 
 
 
 def set_run_status(
-    session: Session, run: PipelineRun, status: str, actor: str, message: str | None = None
-) -> None:
+    session: Session,
+    run: PipelineRun,
+    status: str,
+    actor: str,
+    message: str | None = None,
+    *,
+    only_from: tuple[str, ...] | None = None,
+) -> bool:
+    """Move the run to ``status``; with ``only_from`` a compare-and-set that may change nothing.
+
+    Returns whether the status changed.
+    """
     values: dict[str, Any] = {"status": status, "message": message}
     if status in FINAL_RUN_STATUSES:
         values["ended_at"] = utcnow()
-    session.execute(update(PipelineRun).where(PipelineRun.id == run.id).values(**values))
+    query = update(PipelineRun).where(PipelineRun.id == run.id)
+    if only_from is not None:
+        query = query.where(PipelineRun.status.in_(only_from))
+    changed = session.execute(query.values(**values).execution_options(synchronize_session=False))
+    if only_from is not None and changed.rowcount != 1:  # type: ignore[attr-defined]
+        return False
     run.status = status
     run.message = message
     record_event(session, run.project_id, f"pipeline.{status}", f"pipeline-run:{run.id}", actor,
                  {"counter": run.counter, "message": message})  # fmt: skip
+    return True
 
 
 def set_driver(session: Session, run: PipelineRun, driver: dict[str, Any]) -> None:

@@ -108,6 +108,8 @@ class Execution(Base):
     pipeline_run_id: Mapped[str | None] = mapped_column(ForeignKey("pipeline_runs.id"), nullable=True)
     pipeline_node: Mapped[str | None] = mapped_column(String(255), nullable=True)
     attempt: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: the child's position in a task node's fan-out (0 for an execution node)
+    pipeline_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
     #: digest of everything that determines the result; equal keys may reuse each other
     reuse_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
     reuse_facts: Mapped[dict[str, Any]] = mapped_column(default=dict)

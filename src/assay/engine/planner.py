@@ -114,7 +114,7 @@ def plan(graph: Graph, run: RunState, parameters_of: ParametersOf) -> list[Actio
             continue
         decided = _starting(graph, name, state, parameters_of)
         if isinstance(decided, StopRun | FailRun):
-            return [*actions, decided]
+            return [*(a for a in actions if not isinstance(a, Start)), decided]
         if decided is not None:
             actions.append(decided)
     if actions or running:

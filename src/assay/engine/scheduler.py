@@ -18,15 +18,17 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from assay.catalog import Catalog, gates, pipelines
 from assay.catalog.pipelines import (
     COMPLETED,
     ERROR,
     FAILING,
+    FINAL_RUN_STATUSES,
     PENDING,
     RUNNING,
     SKIPPED,
@@ -34,7 +36,7 @@ from assay.catalog.pipelines import (
     STOPPING,
     WAITING,
 )
-from assay.catalog.tables import Execution, PipelineRun
+from assay.catalog.tables import Execution, PipelineRun, utcnow
 from assay.engine import planner
 from assay.engine.conditions import fire
 from assay.engine.graph import Graph
@@ -64,6 +66,10 @@ class LaunchOutcome:
     message: str | None = None
     reused: bool = False
     reuse_note: str | None = None
+    index: int = 0
+
+
+INTERRUPTED = "interrupted: the process driving the pipeline ended"
 
 
 class Launcher(Protocol):
@@ -79,7 +85,7 @@ class Launcher(Protocol):
 @dataclass
 class _Node:
     futures: list[Future[LaunchOutcome]] = field(default_factory=list)
-    outcomes: dict[int, LaunchOutcome] = field(default_factory=dict)
+    adopted: list[LaunchOutcome] = field(default_factory=list)  # children that completed earlier
 
 
 @dataclass
@@ -105,17 +111,29 @@ class Driver:
         """Run until the run finishes or waits for approval; returns the run's status."""
         self._claim()
         try:
+            if self.run.status in FINAL_RUN_STATUSES:
+                return self.run.status
             self._recover()
             while True:
                 self._heartbeat()
                 state = self._state()
+                if state.status in FINAL_RUN_STATUSES:
+                    return state.status
                 self._follow_external_stop(state.status)
                 actions = planner.plan(self.graph, state, self._parameters_of)
                 for action in actions:
                     if self._apply(action):
                         return self.run.status
                 if not actions:
+                    if not self._active:
+                        time.sleep(0.2)  # another process holds a node; look again shortly
                     self._wait()
+        except BaseException:
+            # NOTE: executions still running must end before the claim is released, or a
+            # resume could start them again while they finish here.
+            self._stop_launches()
+            wait([f for node in self._active.values() for f in node.futures])
+            raise
         finally:
             self._release()
 
@@ -134,12 +152,14 @@ class Driver:
                 self.on_event(f"{node} needs approval")
             case planner.StopRun(reason) | planner.FailRun(reason):
                 status = STOPPING if isinstance(action, planner.StopRun) else FAILING
-                self._set_run(status, reason)
+                self._set_run(status, reason, only_from=(RUNNING, WAITING))
                 self.on_event(f"{'stopping' if status == STOPPING else 'failing'} the run: {reason}")
                 self._stop_launches()
             case planner.AwaitApproval(nodes):
-                self._set_run(WAITING, f"waiting for approval of {', '.join(nodes)}")
-                return True
+                # Only from running: a stop that arrived meanwhile wins, and the loop goes on.
+                return self._set_run(
+                    WAITING, f"waiting for approval of {', '.join(nodes)}", only_from=(RUNNING,)
+                )
             case planner.Finish(status, reason):
                 self._set_run(status, reason or self.run.message)
                 return True
@@ -153,7 +173,9 @@ class Driver:
             node = self._active[name]
             if all(f.done() for f in node.futures):
                 del self._active[name]
-                outcomes = [_outcome(f) for f in node.futures]
+                outcomes = sorted(
+                    [*node.adopted, *(_outcome(f) for f in node.futures)], key=lambda o: o.index
+                )
                 self._settle(name, outcomes)
 
     # -- starting and settling nodes ----------------------------------------------------
@@ -168,10 +190,32 @@ class Driver:
             self._set_node(name, RUNNING, attempts=attempts)
             self._settle(name, [LaunchOutcome(ERROR, None, message=exc.message)])
             return
+        # Children that already completed in this run (before a crash) are adopted, not re-run.
+        done = self._completed_children(name)
+        adopted = [done[launch.index] for launch in launches if launch.index in done]
+        todo = [launch for launch in launches if launch.index not in done]
         self._set_node(name, RUNNING, attempts=attempts, executions=[])
         context = LaunchContext(self.run.id, self.run.counter, self.graph.name, name, attempts, self.reuse)
-        self._active[name] = _Node([self.launcher.submit(launch, context) for launch in launches])
+        self._active[name] = _Node([self.launcher.submit(launch, context) for launch in todo], adopted)
         self.on_event(f"started {name}" + (f" ({len(launches)} executions)" if len(launches) > 1 else ""))
+
+    def _completed_children(self, name: str) -> dict[int, LaunchOutcome]:
+        with self.catalog.read() as session:
+            rows = session.scalars(
+                select(Execution)
+                .where(
+                    Execution.pipeline_run_id == self.run.id,
+                    Execution.pipeline_node == name,
+                    Execution.status == COMPLETED,
+                )
+                .order_by(Execution.counter)
+            )
+            return {
+                e.pipeline_index or 0: LaunchOutcome(
+                    COMPLETED, e.id, e.counter, None, index=e.pipeline_index or 0
+                )
+                for e in rows
+            }
 
     def _settle(self, name: str, outcomes: list[LaunchOutcome]) -> None:
         """Record how a node's executions ended, with the actions and policies that follow."""
@@ -236,8 +280,10 @@ class Driver:
 
     def _recover(self) -> None:
         """Settle what a previous driver left behind; nothing completed is run again."""
+        if self.run.status in (STOPPING, FAILING):
+            self._stopping = True  # executions that ended `stopped` are not failures
         if self.run.status == WAITING:
-            self._set_run(RUNNING, None)
+            self._set_run(RUNNING, None, only_from=(WAITING,))
         rows = self._node_rows()
         stale = [n for n, row in rows.items() if row.status == RUNNING]
         if not stale:
@@ -245,31 +291,45 @@ class Driver:
         with self.catalog.read() as session:
             found = list(
                 session.scalars(
-                    select(Execution).where(
-                        Execution.pipeline_run_id == self.run.id, Execution.pipeline_node.in_(stale)
-                    )
+                    select(Execution)
+                    .where(Execution.pipeline_run_id == self.run.id, Execution.pipeline_node.in_(stale))
+                    .order_by(Execution.counter)
                 )
             )
-        interrupted = [e.id for e in found if e.status in ("created", "started")]
-        if interrupted:
-            self.launcher.reap(interrupted)
-            with self.catalog.transaction() as session:
-                for execution in session.scalars(select(Execution).where(Execution.id.in_(interrupted))):
-                    execution.status = ERROR
-                    execution.message = "interrupted: the process driving the pipeline ended"
+        alive = [e.id for e in found if e.status in ("created", "started")]
+        if alive:
+            self.launcher.reap(alive)
+        rerun: list[str] = []
+        settle: dict[str, list[LaunchOutcome]] = {}
         for name in stale:
             attempt = rows[name].attempts
             mine = [e for e in found if e.pipeline_node == name and e.attempt == attempt]
-            if not mine or any(e.id in interrupted for e in mine):
-                self._set_node(name, PENDING, message="re-running: interrupted")
-                self.on_event(f"{name} was interrupted; running it again")
-                continue
             expected = len(wire(self.graph, name, self._completed_results(), self.request))
-            outcomes = [LaunchOutcome(e.status, e.id, e.counter, e.message) for e in mine]
-            if len(mine) < expected:
-                self._set_node(name, PENDING, message="re-running: interrupted before all executions started")
-                continue
-            self._settle(name, outcomes)
+            if len(mine) < expected or any(e.id in alive or _interrupted(e) for e in mine):
+                rerun.append(name)
+            else:
+                settle[name] = [
+                    LaunchOutcome(e.status, e.id, e.counter, e.message, index=e.pipeline_index or 0)
+                    for e in mine
+                ]
+        # One transaction: a crash here leaves everything as it was, to be recovered again.
+        with self.catalog.transaction() as session:
+            if alive:
+                session.execute(
+                    update(Execution)
+                    .where(Execution.id.in_(alive), Execution.status.in_(("created", "started")))
+                    .values(status=ERROR, message=INTERRUPTED, ended_at=utcnow())
+                )
+            for name in rerun:
+                # an interrupted attempt does not count against `on-error: retry`
+                pipelines.set_node(
+                    session, self.run, name, PENDING, self.actor,
+                    attempts=max(rows[name].attempts - 1, 0), message="re-running: interrupted",
+                )  # fmt: skip
+        for name in rerun:
+            self.on_event(f"{name} was interrupted; running what did not complete again")
+        for name, outcomes in settle.items():
+            self._settle(name, sorted(outcomes, key=lambda o: o.index))
 
     # -- catalog access -------------------------------------------------------------------
 
@@ -309,9 +369,12 @@ class Driver:
         with self.catalog.transaction() as session:
             pipelines.set_node(session, self.run, name, status, self.actor, **fields)
 
-    def _set_run(self, status: str, message: str | None) -> None:
+    def _set_run(self, status: str, message: str | None, only_from: tuple[str, ...] | None = None) -> bool:
+        """Set the run's status; with ``only_from``, only if it still is one of those (compare-and-set)."""
         with self.catalog.transaction() as session:
-            pipelines.set_run_status(session, self.run, status, self.actor, message)
+            return pipelines.set_run_status(
+                session, self.run, status, self.actor, message, only_from=only_from
+            )
 
     # -- stopping and the driver lease ----------------------------------------------------
 
@@ -326,9 +389,10 @@ class Driver:
             self._stop_launches()
 
     def _claim(self) -> None:
-        me = {"pid": os.getpid(), "host": socket.gethostname(), "at": time.time()}
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "boot": _boot_id(), "at": time.time()}
         with self.catalog.transaction() as session:
-            run = session.get_one(PipelineRun, self.run.id, populate_existing=True)
+            # FOR UPDATE: two claimants on PostgreSQL must not both see the run unclaimed.
+            run = session.get_one(PipelineRun, self.run.id, populate_existing=True, with_for_update=True)
             if _alive(run.driver, me):
                 raise Conflict(
                     f"pipeline run #{run.counter} is being driven by process {run.driver.get('pid')} "
@@ -359,6 +423,8 @@ def _alive(driver: Mapping[str, Any], me: Mapping[str, Any]) -> bool:
     if not driver or (driver.get("pid") == me["pid"] and driver.get("host") == me["host"]):
         return False
     if driver.get("host") == me["host"]:
+        if driver.get("boot") != me.get("boot"):
+            return False  # the machine restarted since: that process is gone, whatever its PID
         try:
             os.kill(int(driver["pid"]), 0)
         except (ProcessLookupError, ValueError, KeyError):
@@ -369,8 +435,20 @@ def _alive(driver: Mapping[str, Any], me: Mapping[str, Any]) -> bool:
     return time.time() - float(driver.get("at", 0)) < STALE_DRIVER_SECONDS
 
 
+def _boot_id() -> str | None:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+
+
+def _interrupted(execution: Execution) -> bool:
+    return execution.status == ERROR and (execution.message or "").startswith("interrupted")
+
+
 def _outcome(future: Future[LaunchOutcome]) -> LaunchOutcome:
     try:
         return future.result()
-    except AssayError as exc:
-        return LaunchOutcome(ERROR, None, message=exc.message)
+    except Exception as exc:  # noqa: BLE001 - a launcher's failure is this node's failure, not the driver's
+        message = exc.message if isinstance(exc, AssayError) else f"{type(exc).__name__}: {exc}"
+        return LaunchOutcome(ERROR, None, message=message)

@@ -93,6 +93,18 @@ def check_request(graph: Graph, request: RunRequest) -> None:
             step = _step(graph, node)
             known = step.parameters if kind == "parameter" else step.inputs
             problems.extend(f"node {node!r} has no {kind} {name!r}" for name in values if name not in known)
+            if kind == "parameter":
+                task = graph.node(node).type == "task"
+                for name, texts in values.items():
+                    if name in known:
+                        problems.extend(_value_problems(step, name, texts, task))
+    for name, texts in request.parameters.items():
+        parameter = pipeline.parameters.get(name)
+        for target in parameter.targets if parameter else ():
+            node, _, key = target.partition(".parameter.")
+            if node in pipeline.nodes and key in _step(graph, node).parameters:
+                is_task = graph.node(node).type == "task"
+                problems.extend(_value_problems(_step(graph, node), key, texts, is_task))
     if problems:
         raise InvalidRequest("; ".join(problems), hint="nothing was run")
 
@@ -125,11 +137,11 @@ def node_parameters(
             if node != name or parameter not in step.parameters:
                 continue
             if texts is not None:
-                values[parameter] = _typed(step, parameter, texts)
+                values[parameter] = _typed(step, parameter, texts, graph.node(name).type == "task")
             elif pipeline_parameter.default is not None:
                 values[parameter] = pipeline_parameter.default
     for parameter, texts in request.node_parameters.get(name, {}).items():
-        values[parameter] = _typed(step, parameter, texts)
+        values[parameter] = _typed(step, parameter, texts, graph.node(name).type == "task")
     return values
 
 
@@ -200,11 +212,23 @@ def _environment(graph: Graph, name: str, results: Mapping[str, NodeResult]) -> 
     return environment
 
 
-def _typed(step: Step, parameter: str, texts: list[str]) -> Any:
+def _typed(step: Step, parameter: str, texts: list[str], task: bool = False) -> Any:
+    """Text from the command line → typed; for a task node, several values are its fan-out."""
+    spec = step.parameters[parameter]
     try:
-        return coerce_text(step.parameters[parameter], texts)
+        if task and not spec.multiple and len(texts) > 1:
+            return [coerce_text(spec, [text]) for text in texts]
+        return coerce_text(spec, texts)
     except ValueError as exc:
         raise InvalidRequest(f"parameter {parameter!r} of step {step.name!r}: {exc}") from exc
+
+
+def _value_problems(step: Step, parameter: str, texts: list[str], task: bool) -> list[str]:
+    try:
+        _typed(step, parameter, texts, task)
+    except InvalidRequest as exc:
+        return [exc.message]
+    return []
 
 
 def _step(graph: Graph, name: str) -> Step:

@@ -34,7 +34,7 @@ class LocalExecutor:
 
     def _run(self, launch: NodeLaunch, context: LaunchContext) -> LaunchOutcome:
         if self._stop.is_set():
-            return LaunchOutcome("stopped", None, message="stopped before it started")
+            return LaunchOutcome("stopped", None, message="stopped before it started", index=launch.index)
         on_line = self.on_line
         request = ExecutionRequest(
             step=launch.step,
@@ -42,7 +42,12 @@ class LocalExecutor:
             inputs={name: list(uris) for name, uris in launch.inputs.items()},
             environment_variables=dict(launch.environment),
             pipeline=PipelineContext(
-                context.run_id, context.run_counter, context.pipeline, context.node, context.attempt
+                context.run_id,
+                context.run_counter,
+                context.pipeline,
+                context.node,
+                context.attempt,
+                launch.index,
             ),
             reuse=context.reuse,
             should_stop=self._stop.is_set,
@@ -51,7 +56,9 @@ class LocalExecutor:
         try:
             result = run_execution(request, self.runtime)
         except AssayError as exc:
-            return LaunchOutcome("error", None, message=exc.message)
+            return LaunchOutcome("error", None, message=exc.message, index=launch.index)
+        except Exception as exc:  # noqa: BLE001 - one execution's failure must not stop the driver
+            return LaunchOutcome("error", None, message=f"{type(exc).__name__}: {exc}", index=launch.index)
         message = result.message
         if result.status == "error":
             last = next((line for line in reversed(result.log_tail) if line.strip()), None)
@@ -59,7 +66,13 @@ class LocalExecutor:
                 f" — {last.strip()}" if last else ""
             )
         return LaunchOutcome(
-            result.status, result.execution_id, result.counter, message, result.reused, result.reuse_note
+            result.status,
+            result.execution_id,
+            result.counter,
+            message,
+            result.reused,
+            result.reuse_note,
+            index=launch.index,
         )
 
     def stop_all(self) -> None:

@@ -8,6 +8,7 @@ for a person. No process waits at a gate.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,9 @@ from assay.executors.local import LocalExecutor, NodeLineCallback
 from assay.runtime import Runtime
 from assay.spec import check_text, load_spec
 from assay.spec.settings import Settings, load_settings
+
+#: how long a decider waits for another process that drives the run to let go of it
+CLAIM_WAIT_SECONDS = 30.0
 
 
 @dataclass
@@ -74,6 +78,20 @@ def decide(
 ) -> PipelineRun:
     """Approve or reject a gate (one compare-and-set), then continue the run in the foreground."""
     run = _run(runtime, ref)
+    if run.status in pipelines.FINAL_RUN_STATUSES:
+        with runtime.catalog.read() as session:
+            gate = gates.gates_of(session, run.id).get(node)
+        if gate is not None and gate.status != gates.PENDING:
+            when = gate.decided_at.isoformat() if gate.decided_at else "?"
+            raise Conflict(
+                f"node {node!r} of pipeline run #{run.counter} was already {gate.status} "
+                f"by {gate.decided_by} at {when}",
+                hint="a gate is decided once",
+            )
+        raise Conflict(
+            f"pipeline run #{run.counter} is already {run.status}; its gates can no longer be decided",
+            hint=f"`assay pipeline show {run.counter}` shows how it ended",
+        )
     if (
         options.settings.require_different_approver
         and decision == gates.APPROVED
@@ -91,13 +109,19 @@ def decide(
             session, run, node, decision=decision, actor=runtime.actor, comment=comment, evidence=evidence
         )
     options.on_event(f"{node} {decision} by {runtime.actor}")
-    try:
-        return _drive(
-            runtime, run, graph, RunRequest.from_json(run.request), bool(run.request.get("reuse")), options
-        )
-    except Conflict:
-        options.on_event("the process driving this run continues it")
-        return _run(runtime, ref)
+    request = RunRequest.from_json(run.request)
+    reuse = bool(run.request.get("reuse"))
+    # The driver of a run may be about to stop at this very gate (it read the gate as pending):
+    # wait for it to let go, then continue the run here.
+    deadline = time.monotonic() + CLAIM_WAIT_SECONDS
+    while True:
+        try:
+            return _drive(runtime, _run(runtime, ref), graph, request, reuse, options)
+        except Conflict:
+            if time.monotonic() > deadline:
+                options.on_event("the process driving this run continues it")
+                return _run(runtime, ref)
+            time.sleep(0.2)
 
 
 def stop_run(runtime: Runtime, ref: str, options: RunOptions) -> PipelineRun:
@@ -105,8 +129,13 @@ def stop_run(runtime: Runtime, ref: str, options: RunOptions) -> PipelineRun:
     if run.status in pipelines.FINAL_RUN_STATUSES:
         raise Conflict(f"pipeline run #{run.counter} is already {run.status}")
     with runtime.catalog.transaction() as session:
-        pipelines.set_run_status(
-            session, run, pipelines.STOPPING, runtime.actor, f"stopped by {runtime.actor}"
+        stopping = pipelines.set_run_status(
+            session, run, pipelines.STOPPING, runtime.actor, f"stopped by {runtime.actor}",
+            only_from=(pipelines.RUNNING, pipelines.WAITING, pipelines.STOPPING, pipelines.FAILING),
+        )  # fmt: skip
+    if not stopping:
+        raise Conflict(
+            f"pipeline run #{run.counter} has just ended", hint=f"`assay pipeline show {run.counter}`"
         )
     try:
         return _drive(runtime, run, _graph(run), RunRequest.from_json(run.request), False, options)

@@ -24,6 +24,7 @@ class PipelineContext:
     pipeline: str
     node: str
     attempt: int
+    index: int = 0  # the child's position in a task node's fan-out
 
 
 @dataclass(frozen=True)

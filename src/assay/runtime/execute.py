@@ -19,6 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from assay.artifacts import ArtifactStore
@@ -117,7 +118,7 @@ def run_execution(request: ExecutionRequest, runtime: Runtime) -> ExecutionResul
     files = {name: [(source.name, blob.sha256) for source, blob in found] for name, found in fetched.items()}
     note = None
     if request.reuse:
-        facts = reuse.facts(step, script, values, files, git_probe.state())
+        facts = reuse.facts(step, script, values, files, git_probe.state(), env_values)
         with runtime.catalog.read() as session:
             decision = reuse.decide(session, runtime.project_id, step.name, facts)
             if decision.execution is not None:
@@ -138,9 +139,53 @@ def run_execution(request: ExecutionRequest, runtime: Runtime) -> ExecutionResul
             execution.pipeline_run_id = request.pipeline.run_id
             execution.pipeline_node = request.pipeline.node
             execution.attempt = request.pipeline.attempt
+            execution.pipeline_index = request.pipeline.index
         executions.record_inputs(session, execution_id, _input_rows(staged))
-    counter = execution.counter
+    prepared = _Prepared(values, staged, script, env_values, python_env, files, note)
+    try:
+        return _run_recorded(request, runtime, execution, folder, git_probe, prepared)
+    except Exception as exc:
+        with runtime.catalog.read() as session:
+            status = session.scalar(select(Execution.status).where(Execution.id == execution.id))
+        if status in (executions.CREATED, executions.STARTED):
+            reason = f"internal error: {type(exc).__name__}: {exc}"
+            _finish(runtime, execution, "error", None, reason, {}, CollectedOutputs(), [], {})
+            folder.clean_up()
+        raise
 
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What was resolved before the execution was recorded."""
+
+    values: dict[str, Any]
+    staged: dict[str, list[inputs.StagedFile]]
+    script: str
+    env_values: dict[str, str]
+    python_env: Path
+    files: dict[str, list[tuple[str, str]]]
+    note: str | None
+
+
+def _run_recorded(
+    request: ExecutionRequest,
+    runtime: Runtime,
+    execution: Execution,
+    folder: layout.ExecutionLayout,
+    git_probe: provenance.GitProbe,
+    prepared: _Prepared,
+) -> ExecutionResult:
+    """The part of an execution after its record exists: lay out, run, collect, record."""
+    step = request.step
+    execution_id = execution.id
+    counter = execution.counter
+    values, staged, script, env_values = (
+        prepared.values,
+        prepared.staged,
+        prepared.script,
+        prepared.env_values,
+    )
+    python_env, files, note = prepared.python_env, prepared.files, prepared.note
     git: dict[str, Any] = {}
     try:
         folder.create()
@@ -153,7 +198,7 @@ def run_execution(request: ExecutionRequest, runtime: Runtime) -> ExecutionResul
         folder.clean_up()
         raise AssayError(f"execution #{counter} could not start: {exc}") from exc
     environment = _environment(runtime, step, git, python_env, env_values)
-    facts = reuse.facts(step, script, values, files, git)
+    facts = reuse.facts(step, script, values, files, git, env_values)
 
     _warn_once_without_sandbox(runtime)
     with runtime.catalog.transaction() as session:
@@ -330,6 +375,14 @@ def _finish(
     records: list[OutputRecord] = []
     problems = list(collected.problems)
     with runtime.catalog.transaction() as session:
+        current = session.scalar(
+            select(Execution.status).where(Execution.id == execution.id).with_for_update()
+        )
+        if current not in (executions.CREATED, executions.STARTED):
+            # A resume declared this execution interrupted while it still ran here: its
+            # outputs are not recorded, so the node's re-run is the only one that counts.
+            collected.problems[:] = [*problems, f"not recorded: the execution was already {current}"]
+            return []
         _attach(session, execution)
         for output in collected.files:
             datum = _record_output(session, runtime, execution, output, problems)

@@ -17,9 +17,12 @@ Resolution runs in three phases so that bad input changes nothing:
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import hashlib
+import os
 import re
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -265,19 +268,28 @@ def _download(url: str, cache_dir: Path) -> Path:
     target = folder / hashlib.sha256(url.encode()).hexdigest()
     if target.is_file():
         return target
-    partial = target.with_suffix(".part")
-    try:
-        with httpx.stream("GET", url, follow_redirects=True, timeout=60.0) as response:
-            response.raise_for_status()
-            with open(partial, "wb") as handle:
-                for chunk in response.iter_bytes(1 << 20):
-                    handle.write(chunk)
-    except httpx.HTTPError as exc:
-        partial.unlink(missing_ok=True)
-        raise InvalidRequest(
-            f"downloading {url} failed: {exc}", hint="check the URL, or give a local copy"
-        ) from exc
-    partial.replace(target)
+    # One download per URL at a time (parallel executions may want the same file), each into
+    # a file of its own that becomes the cache entry only when complete.
+    with open(target.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.is_file():
+            return target
+        handle, name = tempfile.mkstemp(dir=folder, suffix=".part")
+        partial = Path(name)
+        try:
+            with (
+                os.fdopen(handle, "wb") as out,
+                httpx.stream("GET", url, follow_redirects=True, timeout=60.0) as r,
+            ):
+                r.raise_for_status()
+                for chunk in r.iter_bytes(1 << 20):
+                    out.write(chunk)
+        except httpx.HTTPError as exc:
+            partial.unlink(missing_ok=True)
+            raise InvalidRequest(
+                f"downloading {url} failed: {exc}", hint="check the URL, or give a local copy"
+            ) from exc
+        partial.replace(target)
     return target
 
 

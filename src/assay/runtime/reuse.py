@@ -29,7 +29,7 @@ class Decision:
 
 def facts(
     step: Step, script: str, parameters: Mapping[str, Any], input_files: Mapping[str, list[tuple[str, str]]],
-    git: Mapping[str, Any],
+    git: Mapping[str, Any], environment: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     definition = json.dumps(step.library_step.serialize(), sort_keys=True, default=str)
     recorded = {
@@ -38,6 +38,7 @@ def facts(
         "parameters": dict(parameters),
         "inputs": {name: sorted(files) for name, files in input_files.items()},
         "image": step.image,
+        "environment": dict(environment or {}),
         "commit": git.get("commit"),
         "dirty": git.get("dirty"),
     }
@@ -103,7 +104,7 @@ def _differences(before: Mapping[str, Any], now: Mapping[str, Any]) -> str:
     ):
         if before.get(part) != now.get(part):
             changed.append(label)
-    for part in ("parameters", "inputs"):
+    for part in ("parameters", "inputs", "environment"):
         old, new = before.get(part) or {}, now.get(part) or {}
         names = sorted(n for n in {*old, *new} if old.get(n) != new.get(n))
         if names:

@@ -66,6 +66,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("pipeline_run_id", sa.String(36), nullable=True))
         batch.add_column(sa.Column("pipeline_node", sa.String(255), nullable=True))
         batch.add_column(sa.Column("attempt", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("pipeline_index", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("reuse_key", sa.String(64), nullable=True))
         batch.add_column(sa.Column("reuse_facts", JSONType, nullable=False, server_default="{}"))
         batch.create_foreign_key(
@@ -80,7 +81,14 @@ def downgrade() -> None:
         batch.drop_index("ix_executions_reuse_key")
         batch.drop_index("ix_executions_pipeline_node")
         batch.drop_constraint("fk_executions_pipeline_run_id", type_="foreignkey")
-        for column in ("reuse_facts", "reuse_key", "attempt", "pipeline_node", "pipeline_run_id"):
+        for column in (
+            "reuse_facts",
+            "reuse_key",
+            "pipeline_index",
+            "attempt",
+            "pipeline_node",
+            "pipeline_run_id",
+        ):
             batch.drop_column(column)
     op.drop_table("gates")
     op.drop_table("pipeline_nodes")
