@@ -462,3 +462,66 @@ def test_bad_pipeline_requests_change_nothing(cli: CliRunner, make_project: Proj
         assert message in output
     assert _invoke(cli, root, "pipeline", "list", "--json")[1].strip() == "[]"
     shutil.rmtree(root / ".assay", ignore_errors=True)
+
+
+def test_a_finished_run_refuses_decisions(cli: CliRunner, make_project: ProjectFactory) -> None:
+    root = _seed(make_project)
+    _invoke(cli, root, "pipeline", "run", "train-and-evaluate-model", "-q",
+            "--input", f"train-model.training_data={root / 'data.txt'}")  # fmt: skip
+    code, output = _invoke(cli, root, "pipeline", "stop", "1")
+    assert code == 0, output
+    assert _show(cli, root, 1)["status"] == "stopped"
+    code, output = _invoke(cli, root, "pipeline", "approve", "1", "promote-model")
+    assert code == 4
+    assert "pipeline run #1 is already stopped; its gates can no longer be decided" in output
+
+
+SWEEP = """\
+- step:
+    name: fit
+    image: python:3.11
+    command: python fit.py {parameters}
+    parameters:
+      - {name: size, type: integer, default: 1}
+- pipeline:
+    name: sweep
+    nodes:
+      - {name: sweep, type: task, step: fit, on-error: retry}
+    edges: []
+"""
+FIT = """\
+import os, sys
+size = sys.argv[1].split("=")[1]
+marker = os.path.join(os.environ["MARKERS"], f"size-{size}")
+if size == "5" and not os.path.exists(marker):
+    open(marker, "w").write("failed once")
+    raise SystemExit("size 5 fails the first time")
+print("fitted", size)
+"""
+
+
+def test_a_retried_task_node_runs_only_its_failed_children_again(
+    cli: CliRunner, make_project: ProjectFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = make_project(SWEEP, {"fit.py": FIT})
+    monkeypatch.setenv("MARKERS", str(tmp_path))
+    sizes = [arg for size in ("4", "5", "6") for arg in ("--node-param", f"sweep.size={size}")]
+    code, output = _invoke(cli, project.root, "pipeline", "run", "sweep", "-q", *sizes)
+    assert code == 0, output
+    node = _nodes(_show(cli, project.root, 1))["sweep"]
+    assert node["status"] == "completed" and node["attempts"] == 2
+    code, listing = _invoke(cli, project.root, "executions", "list", "--json")
+    executions = json.loads(listing)
+    assert len(executions) == 4  # sizes 4, 5 (failed), 6, then only 5 again
+    assert [e["status"] for e in reversed(executions)] == ["completed", "error", "completed", "completed"]
+    assert len(node["executions"]) == 3  # type: ignore[arg-type]
+
+
+def test_bad_values_are_refused_before_the_run_is_recorded(
+    cli: CliRunner, make_project: ProjectFactory
+) -> None:
+    project = make_project(SWEEP, {"fit.py": FIT})
+    code, output = _invoke(cli, project.root, "pipeline", "run", "sweep", "--node-param", "sweep.size=big")
+    assert code == 2
+    assert "'big' is not an integer" in output
+    assert _invoke(cli, project.root, "pipeline", "list", "--json")[1].strip() == "[]"
