@@ -509,7 +509,8 @@ def test_a_retried_task_node_runs_only_its_failed_children_again(
     code, output = _invoke(cli, project.root, "pipeline", "run", "sweep", "-q", *sizes)
     assert code == 0, output
     node = _nodes(_show(cli, project.root, 1))["sweep"]
-    assert node["status"] == "completed" and node["attempts"] == 2
+    assert node["status"] == "completed"
+    assert node["attempts"] == 2
     code, listing = _invoke(cli, project.root, "executions", "list", "--json")
     executions = json.loads(listing)
     assert len(executions) == 4  # sizes 4, 5 (failed), 6, then only 5 again
