@@ -104,6 +104,7 @@ class Driver:
     _stopping: bool = False
     _beat: float = 0.0
     _rows: dict[str, pipelines.NodeRow] = field(default_factory=dict)
+    _resumed: bool = False  # the run had been driven before: completed children may exist
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -191,7 +192,7 @@ class Driver:
             self._settle(name, [LaunchOutcome(ERROR, None, message=exc.message)])
             return
         # Children that already completed in this run (before a crash) are adopted, not re-run.
-        done = self._completed_children(name)
+        done = self._completed_children(name) if attempts > 1 or self._resumed else {}
         adopted = [done[launch.index] for launch in launches if launch.index in done]
         todo = [launch for launch in launches if launch.index not in done]
         self._set_node(name, RUNNING, attempts=attempts, executions=[])
@@ -280,6 +281,7 @@ class Driver:
 
     def _recover(self) -> None:
         """Settle what a previous driver left behind; nothing completed is run again."""
+        self._resumed = any(row.attempts for row in self._node_rows().values())
         if self.run.status in (STOPPING, FAILING):
             self._stopping = True  # executions that ended `stopped` are not failures
         if self.run.status == WAITING:
