@@ -42,9 +42,14 @@ class ArtifactStore:
         into the store instead of copied, and it becomes read-only.
         """
         blob = hash_file(path)
-        if not self.backend.has(blob.sha256):
+        if not self.backend.has(blob.sha256) or not self._intact(blob.sha256):
+            # NOTE: a stored blob whose bytes changed is replaced by the good bytes in hand.
             self.backend.put_file(path, blob.sha256, adopt=adopt)
         return blob
+
+    def _intact(self, digest: str) -> bool:
+        path = self.backend.local_path(digest)
+        return path is None or hash_file(path).sha256 == digest
 
     def verify(self, digest: str) -> Path:
         """The blob's local path after re-hashing it; ``StorageError`` if missing or altered."""

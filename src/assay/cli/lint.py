@@ -51,17 +51,25 @@ def _default_file() -> Path:
 
 def _fix(path: Path, check: SpecCheck) -> SpecCheck:
     from assay.errors import SpecError
-    from assay.spec import check_spec
+    from assay.spec import check_spec, check_text
     from assay.spec.normalize import RewriteRefused, rewrite_text
 
     if check.canonical is None or check.source is None or not check.canonical.shorthands:
         return check
     try:
         text = rewrite_text(check.source, check.canonical)
-    except RewriteRefused as exc:
+        rewritten = check_text(text, path.name, str(path))
+        # NOTE: written only when the new file means exactly what the old one did, canonically.
+        if rewritten.canonical is None or rewritten.canonical.data != check.canonical.data:
+            raise RewriteRefused("the rewritten file would not mean the same")
+        if rewritten.canonical.shorthands:
+            raise RewriteRefused("shorthand forms would remain")
+    except Exception as exc:
+        reason = str(exc) if isinstance(exc, RewriteRefused) else f"{type(exc).__name__}: {exc}"
         raise SpecError(
-            f"cannot rewrite {path} automatically: {exc}", hint="rewrite that item by hand"
+            f"cannot rewrite {path} automatically: {reason}", hint="rewrite that item by hand"
         ) from exc
-    path.write_text(text, encoding="utf-8")
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        handle.write(text)
     console.print(f"[green]rewrote {path} in the canonical form[/]")
     return check_spec(path)

@@ -71,6 +71,21 @@ def _missing(expressions: tuple[str, ...], values: Mapping[tuple[str, ...] | str
     return [f"{prefix}.{key}" for prefix, key in dict.fromkeys(names) if (prefix, key) not in values]
 
 
+def condition_holds(expression: str, metadata: Mapping[str, Any]) -> bool:
+    """A step's ``stop-condition``: keys may be written bare (``acc > 0.9``) or as ``metadata.acc``.
+
+    A key not logged yet makes it false: the execution goes on until the condition can hold.
+    """
+    values = _values(metadata, {}, {})
+    values.update(
+        {str(key): value for key, value in metadata.items() if isinstance(value, int | float | str | bool)}
+    )
+    try:
+        return bool(_EVALUATOR.evaluate(expression, values))
+    except (EvaluatorError, ArithmeticError, TypeError, ValueError, SyntaxError):
+        return False
+
+
 def _values(
     metadata: Mapping[str, Any], parameters: Mapping[str, Any], extra: Mapping[str, Mapping[str, Any]]
 ) -> dict[tuple[str, ...] | str, Any]:

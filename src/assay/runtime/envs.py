@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import re
+import shlex
 import shutil
 import site
 import sys
@@ -52,7 +53,7 @@ def _create(path: Path, image: str) -> None:
     (site_packages / "_assay_host_packages.pth").write_text("\n".join(lines) + "\n")
     for name in ("pip", "pip3"):
         shim = path / "bin" / name
-        shim.write_text(f'#!/bin/sh\nexec "{path}/bin/python" -m pip "$@"\n')
+        shim.write_text(f'#!/bin/sh\nexec {shlex.quote(str(path / "bin" / "python"))} -m pip "$@"\n')
         shim.chmod(0o755)
     (path / READY).write_text(f"image: {image}\n")
 

@@ -26,6 +26,7 @@ from assay.artifacts import ArtifactStore
 from assay.catalog import Catalog, datums, executions
 from assay.catalog.projects import ensure_project
 from assay.catalog.tables import Execution, new_id
+from assay.engine.conditions import condition_holds
 from assay.errors import AssayError, InvalidRequest
 from assay.project import Project
 from assay.runtime import contract, envs, inputs, layout, process, provenance, reuse
@@ -146,7 +147,7 @@ def run_execution(request: ExecutionRequest, runtime: Runtime) -> ExecutionResul
         return _run_recorded(request, runtime, execution, folder, git_probe, prepared)
     except Exception as exc:
         with runtime.catalog.read() as session:
-            status = session.scalar(select(Execution.status).where(Execution.id == execution.id))
+            status = session.scalar(select(Execution.status).where(Execution.id == execution_id))
         if status in (executions.CREATED, executions.STARTED):
             reason = f"internal error: {type(exc).__name__}: {exc}"
             _finish(runtime, execution, "error", None, reason, {}, CollectedOutputs(), [], {})
@@ -217,10 +218,16 @@ def _run_recorded(
         env=contract.process_environment(vh, python_env, env_values),
         log_path=folder.log,
         on_line=request.on_line or runtime.on_line,
-        time_limit=step.time_limit,
-        should_stop=request.should_stop,
+        limits=process.Limits(
+            time_limit=step.time_limit,
+            no_output_timeout=step.no_output_timeout,
+            should_stop=request.should_stop,
+            stop_condition=_stop_condition(step),
+        ),
     )
-    collected = collect_outputs(folder.outputs, runtime.store)
+    collected = collect_outputs(
+        folder.outputs, runtime.store, folder.valohai if runtime.sandbox.private else None
+    )
     status, message = _status(outcome, step)
     records = _finish(
         runtime,
@@ -343,11 +350,23 @@ def _environment(
     return record
 
 
+def _stop_condition(step: Step) -> process.StopCondition | None:
+    """The step's ``stop-condition`` over its latest metadata (keys bare or as ``metadata.<key>``)."""
+    expression = step.stop_condition
+    if not expression:
+        return None
+    return lambda latest: condition_holds(expression, latest)
+
+
 def _status(outcome: process.ProcessOutcome, step: Step) -> tuple[str, str | None]:
     if outcome.interrupted:
         return executions.STOPPED, "stopped by the user"
     if outcome.stopped:
         return executions.STOPPED, "stopped"
+    if outcome.condition_met:
+        return executions.COMPLETED, f"stopped early: stop-condition {step.stop_condition!r} was met"
+    if outcome.silent_for is not None:
+        return executions.ERROR, f"no output for {outcome.silent_for:.0f} s (no-output-timeout)"
     if outcome.timed_out:
         return executions.ERROR, f"time limit of {step.time_limit:g} s exceeded"
     if outcome.exit_code != 0:

@@ -79,6 +79,11 @@ def plan_inputs(
         known = ", ".join(step.inputs) or "none"
         problems.append(f"step {step.name!r} has no input {name!r} (its inputs: {known})")
     plan: dict[str, list[Source]] = {}
+    for name in step.inputs:
+        if not _inside(name) or "/" in name:
+            problems.append(f"input name {name!r} must be a plain folder name (no '/', '..' or '\\')")
+    if problems:
+        raise InvalidRequest("; ".join(problems), hint="nothing was run; fix the inputs and run again")
     for name, spec_input in step.inputs.items():
         uris = list(given[name]) if name in given else list(spec_input.default)
         sources: list[Source] = []
@@ -121,13 +126,18 @@ def _sources(uri: str, spec_input: Input, base_dir: Path, session: Session, proj
         name = datum.name if spec_input.keep_directories != "none" else PurePosixPath(datum.name).name
         return [Source(uri=f"datum://{datum.id}", name=name, datum_id=datum.id, sha256=datum.sha256)]
     if scheme == "file":
-        return _local(unquote(urlsplit(uri).path), uri, spec_input, base_dir)
+        parts = urlsplit(uri)
+        if parts.netloc not in ("", "localhost"):
+            raise InvalidRequest(f"{uri!r}: a file:// URI takes an absolute path (file:///data/x.csv)")
+        return _local(unquote(parts.path), uri, spec_input, base_dir)
     if scheme:
         later = " yet" if scheme in NOT_YET else ""
         raise InvalidRequest(
             f"{uri!r}: {scheme}:// inputs are not supported{later}; "
             "point the input at a local copy with --input NAME=PATH"
         )
+    if not uri.strip():
+        raise InvalidRequest("an empty URI names no file; leave the input out instead")
     return _local(uri, uri, spec_input, base_dir)
 
 
@@ -136,10 +146,16 @@ def _local(path_text: str, uri: str, spec_input: Input, base_dir: Path) -> list[
     if not path.is_absolute():
         path = base_dir / path
     if _WILDCARD.search(path_text):
-        matches = sorted(Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
+        # NOTE: only the URI is a pattern; the folder it is relative to may contain [ or *.
+        anchor = Path(path_text).expanduser()
+        base = Path("/") if anchor.is_absolute() else base_dir
+        pattern = str(anchor.relative_to("/")) if anchor.is_absolute() else path_text
+        matches = sorted(
+            base / p for p in glob.glob(pattern, root_dir=base, recursive=True) if (base / p).is_file()
+        )
         if not matches:
             raise InvalidRequest(f"{uri!r} matches no file")
-        root = _wildcard_root(path)
+        root = base / _wildcard_root(Path(pattern))
         return [_local_source(str(m), m, root, spec_input, base_dir) for m in matches]
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file())
@@ -157,7 +173,7 @@ def _wildcard_root(path: Path) -> Path:
         if _WILDCARD.search(part):
             break
         parts.append(part)
-    return Path(*parts)
+    return Path(*parts) if parts else Path()
 
 
 def _local_source(uri: str, path: Path, root: Path, spec_input: Input, base_dir: Path) -> Source:
@@ -165,8 +181,8 @@ def _local_source(uri: str, path: Path, root: Path, spec_input: Input, base_dir:
     if mode == "suffix":
         name = path.relative_to(root).as_posix()
     elif mode == "full":
-        resolved = path.resolve()
-        base = base_dir.resolve()
+        resolved = Path(os.path.abspath(path))
+        base = Path(os.path.abspath(base_dir))
         name = resolved.relative_to(base).as_posix() if resolved.is_relative_to(base) else resolved.as_posix()
         name = name.lstrip("/")
     else:

@@ -41,10 +41,16 @@ class CollectedOutputs:
     problems: list[str] = field(default_factory=list)
 
 
-def collect_outputs(outputs_dir: Path, store: ArtifactStore) -> CollectedOutputs:
+def collect_outputs(
+    outputs_dir: Path, store: ArtifactStore, sandbox_root: Path | None = None
+) -> CollectedOutputs:
+    """Store every output file. ``sandbox_root``: the folder the command saw as ``/valohai``."""
     collected = CollectedOutputs()
-    root = outputs_dir.resolve()
-    candidates = _candidates(root, collected.problems)
+    if outputs_dir.is_symlink() or not outputs_dir.is_dir():
+        collected.problems.append("outputs/ was replaced (by a symlink or a file); nothing was collected")
+        return collected
+    root = outputs_dir.absolute()
+    candidates = _candidates(root, collected.problems, sandbox_root)
     names = {name for name, _ in candidates}
     sidecars = {
         name for name in names if name.endswith(SIDECAR_SUFFIX) and name[: -len(SIDECAR_SUFFIX)] in names
@@ -56,7 +62,10 @@ def collect_outputs(outputs_dir: Path, store: ArtifactStore) -> CollectedOutputs
     for name in data_names:
         path = paths[name]
         try:
-            blob = store.put(path, adopt=not path.is_symlink())
+            # Only a file nobody else links to becomes part of the store: a hard link the
+            # command made to a file elsewhere is copied, so that file stays its owner's.
+            adopt = not path.is_symlink() and path.lstat().st_nlink == 1
+            blob = store.put(path, adopt=adopt)
         except OSError as exc:
             collected.problems.append(f"output {name}: could not be stored: {exc}")
             continue
@@ -64,8 +73,9 @@ def collect_outputs(outputs_dir: Path, store: ArtifactStore) -> CollectedOutputs
     return collected
 
 
-def _candidates(root: Path, problems: list[str]) -> list[tuple[str, Path]]:
+def _candidates(root: Path, problems: list[str], sandbox_root: Path | None) -> list[tuple[str, Path]]:
     found: list[tuple[str, Path]] = []
+    real_root = Path(os.path.realpath(root))
     for folder, subfolders, files in os.walk(root):
         base = Path(folder)
         for sub in list(subfolders):
@@ -77,9 +87,15 @@ def _candidates(root: Path, problems: list[str]) -> list[tuple[str, Path]]:
         for file_name in sorted(files):
             path = base / file_name
             name = _relative(path, root)
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:
+                shown = name.encode("utf-8", "replace").decode()
+                problems.append(f"output {shown} has a name that is not UTF-8; it was not stored")
+                continue
             if path.is_symlink():
-                target = path.resolve()
-                if not target.is_relative_to(root):
+                target = _link_target(path, sandbox_root)
+                if not target.is_relative_to(real_root):
                     problems.append(
                         f"output {name} is a symlink to {target}, outside outputs/; it was not stored"
                     )
@@ -92,6 +108,14 @@ def _candidates(root: Path, problems: list[str]) -> list[tuple[str, Path]]:
                 continue
             found.append((name, path))
     return found
+
+
+def _link_target(path: Path, sandbox_root: Path | None) -> Path:
+    """Where a symlink leads; ``/valohai/…`` means the execution's own tree when it had one."""
+    link = os.readlink(path)
+    if sandbox_root is not None and (link == "/valohai" or link.startswith("/valohai/")):
+        link = str(sandbox_root) + link[len("/valohai") :]
+    return Path(os.path.realpath(path.parent / link))
 
 
 def _relative(path: Path, root: Path) -> str:

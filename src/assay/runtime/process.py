@@ -2,7 +2,7 @@
 
 Any stdout line that is a JSON object is a metadata event (Valohai's contract), stamped with
 the time it was read. The process runs in its own session so that a time limit or a stop
-ends it and everything it started.
+ends it and everything it started. Lines longer than ``MAX_LINE`` bytes are cut there.
 """
 
 from __future__ import annotations
@@ -22,8 +22,11 @@ from pathlib import Path
 from typing import IO, Any
 
 _POLL = 0.25  # seconds between checks that the command is still running
+_PIPE_GRACE = 2.0  # seconds to keep reading after the command ended (others may hold its pipes)
+MAX_LINE = 1 << 20
 
 LogCallback = Callable[[str, str], None]  # (stream: "stdout" | "stderr", line without newline)
+StopCondition = Callable[[dict[str, Any]], bool]  # latest metadata → stop now?
 
 
 @dataclass
@@ -34,6 +37,8 @@ class ProcessOutcome:
     interrupted: bool = False
     stopped: bool = False
     tail: list[str] = field(default_factory=list)
+    silent_for: float | None = None  # set when no-output-timeout ended it
+    condition_met: bool = False  # set when the step's stop-condition ended it
 
 
 def parse_metadata_line(line: str) -> dict[str, Any] | None:
@@ -55,18 +60,34 @@ class _LogSink:
         self.on_line = on_line
         self.tail: deque[str] = deque(maxlen=tail_size)
         self.metadata: list[tuple[datetime, dict[str, Any]]] = []
-        self.partial = {"stdout": b"", "stderr": b""}
+        self.latest: dict[str, Any] = {}
+        self.partial: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
+        self.partial_size = {"stdout": 0, "stderr": 0}
+        self.last_output = time.monotonic()
+        self.new_metadata = False
 
     def feed(self, name: str, chunk: bytes) -> None:
         """Take bytes read from a stream; an empty chunk means the stream ended."""
+        self.last_output = time.monotonic()
         if not chunk:
-            if self.partial[name]:
-                self._line(name, self.partial[name])
-            self.partial[name] = b""
+            self._flush(name)
             return
-        *lines, self.partial[name] = (self.partial[name] + chunk).split(b"\n")
-        for raw in lines:
-            self._line(name, raw)
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:
+            self.partial[name].append(chunk[start:end])
+            self._flush(name)
+            start = end + 1
+        if start < len(chunk):
+            self.partial[name].append(chunk[start:])
+            self.partial_size[name] += len(chunk) - start
+            if self.partial_size[name] >= MAX_LINE:
+                self._flush(name)  # NOTE: an endless line (binary, progress bars) is cut, not hoarded
+
+    def _flush(self, name: str) -> None:
+        if self.partial[name]:
+            self._line(name, b"".join(self.partial[name]))
+        self.partial[name] = []
+        self.partial_size[name] = 0
 
     def _line(self, name: str, raw: bytes) -> None:
         line = raw.decode("utf-8", "replace").rstrip("\r")
@@ -76,8 +97,18 @@ class _LogSink:
             data = parse_metadata_line(line)
             if data is not None:
                 self.metadata.append((datetime.now(UTC), data))
+                self.latest.update(data)
+                self.new_metadata = True
         if self.on_line is not None:
             self.on_line(name, line)
+
+
+@dataclass(frozen=True)
+class Limits:
+    time_limit: float | None = None
+    no_output_timeout: float | None = None
+    should_stop: Callable[[], bool] | None = None
+    stop_condition: StopCondition | None = None
 
 
 def run_process(
@@ -87,8 +118,7 @@ def run_process(
     env: Mapping[str, str],
     log_path: Path,
     on_line: LogCallback | None = None,
-    time_limit: float | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    limits: Limits = Limits(),
 ) -> ProcessOutcome:
     """Run ``argv`` to the end, reading both pipes in this thread (no reader threads)."""
     with open(log_path, "a", encoding="utf-8", buffering=1) as log:
@@ -102,62 +132,74 @@ def run_process(
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
-        deadline = None if time_limit is None else time.monotonic() + time_limit
-        timed_out = interrupted = stopped = False
+        outcome = ProcessOutcome(-1)
         try:
-            timed_out, stopped = _pump(process, sink, deadline, should_stop)
+            _pump(process, sink, limits, outcome)
         except KeyboardInterrupt:
-            interrupted = True
-            _terminate(process)
-            _drain(process, sink)
-        exit_code = process.returncode if process.returncode is not None else -1
-        return ProcessOutcome(exit_code, sink.metadata, timed_out, interrupted, stopped, list(sink.tail))
+            outcome.interrupted = True
+        finally:
+            # Whatever happened here (Ctrl-C, a full disk, a closed terminal), the command and
+            # everything it started end with it, and its pipes are closed.
+            if process.poll() is None:
+                _terminate(process)
+            for stream in (process.stdout, process.stderr):
+                if stream is not None:
+                    stream.close()
+            process.wait()
+        outcome.exit_code = process.returncode if process.returncode is not None else -1
+        outcome.metadata = sink.metadata
+        outcome.tail = list(sink.tail)
+        return outcome
 
 
-def _pump(
-    process: subprocess.Popen[bytes],
-    sink: _LogSink,
-    deadline: float | None,
-    should_stop: Callable[[], bool] | None,
-) -> tuple[bool, bool]:
-    """Read until both pipes close; returns whether the time limit, or a stop, ended it."""
+def _pump(process: subprocess.Popen[bytes], sink: _LogSink, limits: Limits, outcome: ProcessOutcome) -> None:
+    """Read until both pipes close (or briefly after the command ended), enforcing the limits."""
     assert process.stdout is not None
     assert process.stderr is not None
-    timed_out = stopped = False
+    started = time.monotonic()
+    ended_at: float | None = None
     with selectors.DefaultSelector() as selector:
         selector.register(process.stdout, selectors.EVENT_READ, "stdout")
         selector.register(process.stderr, selectors.EVENT_READ, "stderr")
         while selector.get_map():
-            wait = _POLL if deadline is None else max(0.0, min(_POLL, deadline - time.monotonic()))
-            for key, _ in selector.select(wait):
+            for key, _ in selector.select(_POLL):
                 chunk = os.read(key.fd, 1 << 16)
                 sink.feed(key.data, chunk)
                 if not chunk:
                     selector.unregister(key.fileobj)
-                    key.fileobj.close()  # type: ignore[union-attr]
-            if deadline is not None and not timed_out and time.monotonic() >= deadline:
-                timed_out = True
-                _terminate(process)
-            elif should_stop is not None and not stopped and should_stop():
-                stopped = True
-                _terminate(process)
-            elif process.poll() is not None:
-                # The command ended; whatever it left running (holding our pipes) ends too.
-                _kill_leftovers(process)
-    process.wait()
-    return timed_out, stopped
+            now = time.monotonic()
+            if ended_at is None:
+                reason = _limit_reached(limits, sink, started, now, outcome)
+                if reason:
+                    _terminate(process)
+                if process.poll() is not None:
+                    ended_at = now
+                    _kill_leftovers(process)  # once: what it left running ends too, as in a container
+            elif now - ended_at > _PIPE_GRACE:
+                break  # a process in a session of its own still holds the pipes: stop listening
 
 
-def _drain(process: subprocess.Popen[bytes], sink: _LogSink) -> None:
-    for name, stream in (("stdout", process.stdout), ("stderr", process.stderr)):
-        if stream is not None and not stream.closed:
-            sink.feed(name, stream.read())
-            sink.feed(name, b"")
-            stream.close()
+def _limit_reached(
+    limits: Limits, sink: _LogSink, started: float, now: float, outcome: ProcessOutcome
+) -> bool:
+    if limits.time_limit is not None and now - started >= limits.time_limit:
+        outcome.timed_out = True
+        return True
+    if limits.no_output_timeout is not None and now - sink.last_output >= limits.no_output_timeout:
+        outcome.silent_for = now - sink.last_output
+        return True
+    if limits.should_stop is not None and limits.should_stop():
+        outcome.stopped = True
+        return True
+    if limits.stop_condition is not None and sink.new_metadata:
+        sink.new_metadata = False
+        if limits.stop_condition(dict(sink.latest)):
+            outcome.condition_met = True
+            return True
+    return False
 
 
 def _kill_leftovers(process: subprocess.Popen[bytes]) -> None:
-    """The command has ended: background processes it left behind end with it, as in a container."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
 

@@ -64,7 +64,8 @@ def check_spec(path: str | Path) -> SpecCheck:
     path = Path(path)
     display = path.name
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8", newline="") as handle:  # keep \r\n: --fix writes them back
+            text = handle.read()
     except FileNotFoundError:
         problem = Problem(display, 1, 1, "error", f"{path} does not exist")
         return SpecCheck(None, (problem,))
@@ -85,7 +86,11 @@ def check_text(text: str, display: str = "valohai.yaml", path: str = "valohai.ya
         )
         return SpecCheck(None, (problem,), None, source)
     canonical = canonicalize(data)
-    problems = [*_shorthand_note(canonical, source), *_schema_problems(canonical, source)]
+    problems = [
+        *_shorthand_note(canonical, source),
+        *_schema_problems(canonical, source),
+        *_durations(canonical, source),
+    ]
     if any(p.severity == "error" for p in problems):
         return SpecCheck(None, tuple(problems), canonical, source)
     try:
@@ -148,6 +153,25 @@ def _schema_problems(canonical: Canonical, source: SourceMap) -> list[Problem]:
             message = message[:297] + "..."
         where = _describe(path, canonical.data)
         problems.append(source.problem(path, "error", f"{where}: {message}" if where else message))
+    return problems
+
+
+def _durations(canonical: Canonical, source: SourceMap) -> list[Problem]:
+    """``time-limit: '90'`` means 90 s (the reference parser stumbles on it); a limit must be > 0."""
+    problems = []
+    for index, item in enumerate(canonical.data if isinstance(canonical.data, list) else []):
+        step = item.get("step") if isinstance(item, dict) else None
+        if not isinstance(step, dict):
+            continue
+        for key in ("time-limit", "no-output-timeout"):
+            value = step.get(key)
+            if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
+                value = step[key] = float(value) if "." in value else int(value)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value <= 0:
+                path = canonical.original_path((index, "step", key))
+                problems.append(
+                    source.problem(path, "error", f"{key} must be more than 0 seconds (or left out)")
+                )
     return problems
 
 
@@ -229,6 +253,10 @@ def _lint(config: Config, canonical: Canonical, source: SourceMap) -> list[Probl
         index = _item_index(data, "step", name)
         base: DataPath = (index, "step") if index is not None else ()
         params = list(step.parameters)
+        for position, input_name in enumerate(step.inputs):
+            if not _plain_name(input_name):
+                message = f"input name {input_name!r} must be a plain folder name (no '/', '\\' or '..')"
+                add((*base, "inputs", position, "name"), "error", message)
         for severity, message in _run_lint(step.lint, {"config": config}):
             path = base
             found = re.search(r"parameter (\S+?):", message)
@@ -304,6 +332,10 @@ def _lint_pipeline(
     for position, parameter in enumerate(pipeline.parameters):
         for severity, message in _run_lint(parameter.lint, context):
             add((*base, "parameters", position), severity, message)
+
+
+def _plain_name(name: str) -> bool:
+    return bool(name) and name not in (".", "..") and not any(c in name for c in "/\\\0")
 
 
 def expression_problem(expression: str) -> str | None:

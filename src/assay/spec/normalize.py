@@ -109,6 +109,8 @@ class RewriteRefused(Exception):
 def rewrite_text(source: SourceMap, canonical: Canonical) -> str:
     """The file's text with every shorthand rewritten canonically, all else byte-identical."""
     lines = list(source.lines)
+    separators = list(source.separators) or ["\n"] * len(lines)
+    newline = "\r\n" if "\r\n" in separators else "\n"
     # Edge sockets change within one line; do them first (line numbers stay valid), rightmost
     # first so that a shortened socket does not shift the columns of the next on its line.
     sockets = [s.path for s in canonical.shorthands if s.kind == "plural-edge"]
@@ -116,8 +118,11 @@ def rewrite_text(source: SourceMap, canonical: Canonical) -> str:
         _rewrite_socket(lines, source, path)
     # Flat steps add a line each: rewrite from the bottom up so earlier positions stay valid.
     for index in sorted(canonical.flat_steps, reverse=True):
-        _rewrite_flat_step(lines, source, index)
-    return "\n".join(lines) + "\n"
+        first = _rewrite_flat_step(lines, source, index)
+        separators.insert(first, newline)  # the new `- step:` line
+    if separators and separators[-1] == "":
+        separators[-1] = newline
+    return "".join(line + separator for line, separator in zip(lines, separators, strict=True))
 
 
 def _rewrite_socket(lines: list[str], source: SourceMap, path: DataPath) -> None:
@@ -132,7 +137,8 @@ def _rewrite_socket(lines: list[str], source: SourceMap, path: DataPath) -> None
     lines[node.start_mark.line] = line[:start] + line[start:end].replace(old, new, 1) + line[end:]
 
 
-def _rewrite_flat_step(lines: list[str], source: SourceMap, index: int) -> None:
+def _rewrite_flat_step(lines: list[str], source: SourceMap, index: int) -> int:
+    """Rewrite one flat step in place; returns the index of the line it added."""
     item = source.node_at((index,))
     span = source.key_span((index, "step"))
     if not isinstance(item, yaml.MappingNode) or item.flow_style or span is None:
@@ -146,6 +152,8 @@ def _rewrite_flat_step(lines: list[str], source: SourceMap, index: int) -> None:
     end = item.end_mark
     ends_inside = end.line < len(lines) and lines[end.line][: end.column].strip()
     last = min(end.line if ends_inside else end.line - 1, len(lines) - 1)
+    if not first <= key.start_mark.line <= last:
+        raise RewriteRefused(f"the step at line {first + 1} takes keys from elsewhere (a merge key?)")
     indented = [("  " + line if line.strip() else line) for line in lines[first : last + 1]]
     # The first key loses its dash: the dash now belongs to the new `step:` line.
     indented[0] = " " * (column + 2) + indented[0][column + 2 :]
@@ -155,3 +163,4 @@ def _rewrite_flat_step(lines: list[str], source: SourceMap, index: int) -> None:
     key_end = key.end_mark.column + 2
     indented[key_row] = key_line[:key_start] + "name" + key_line[key_end:]
     lines[first : last + 1] = [dash_line[: column - 2] + "- step:", *indented]
+    return first

@@ -8,6 +8,7 @@ the line and column of the deepest node that exists on it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,8 @@ class SourceMap:
     file: str
     lines: tuple[str, ...]
     root: yaml.Node | None
+    #: the line break after each line, as in the file ("" after a last line without one)
+    separators: tuple[str, ...] = ()
 
     def locate(self, path: Sequence[PathPart]) -> tuple[int, int]:
         node = self.root
@@ -93,7 +96,7 @@ class ParsedYaml:
 
 def parse_yaml(text: str, file: str) -> ParsedYaml | Problem:
     """Parse ``text``; a syntax error comes back as a ``Problem`` at its position."""
-    lines = tuple(text.splitlines())
+    lines, separators = split_lines(text)
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -112,4 +115,17 @@ def parse_yaml(text: str, file: str) -> ParsedYaml | Problem:
         return Problem(file, 1, 1, "error", f"YAML could not be read: {exc}")
     finally:
         loader.dispose()
-    return ParsedYaml(data=data, source=SourceMap(file=file, lines=lines, root=node))
+    return ParsedYaml(data=data, source=SourceMap(file=file, lines=lines, root=node, separators=separators))
+
+
+_BREAK = re.compile("(\r\n|\r|\n|\x85|\u2028|\u2029)")
+
+
+def split_lines(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Lines as PyYAML counts them (its marks index these), with the exact break after each."""
+    parts = _BREAK.split(text)
+    lines = tuple(parts[0::2])
+    separators = (*tuple(parts[1::2]), "")
+    if lines and lines[-1] == "" and len(lines) > 1:
+        return lines[:-1], separators[:-1]
+    return lines, separators
