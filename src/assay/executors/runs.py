@@ -156,7 +156,8 @@ def _drive(
     try:
         driver.drive()
     finally:
-        executor.stop_all() if driver.run.status in pipelines.FINAL_RUN_STATUSES else None
+        if driver.run.status in pipelines.FINAL_RUN_STATUSES:
+            executor.stop_all()  # nothing of a finished run may still start
         executor.close()
     return _run(runtime, str(run.counter))
 
