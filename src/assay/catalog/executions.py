@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -12,14 +11,12 @@ from sqlalchemy.orm import Session
 
 from assay.catalog.events import record_event
 from assay.catalog.projects import next_execution_counter
+from assay.catalog.refs import by_ref
 from assay.catalog.tables import Execution, ExecutionInput, ExecutionMetadata, new_id, utcnow
-from assay.errors import NotFound
 
 #: statuses, as Valohai names them; the last three are final
 CREATED, STARTED, COMPLETED, ERROR, STOPPED = "created", "started", "completed", "error", "stopped"
 FINAL_STATUSES = frozenset({COMPLETED, ERROR, STOPPED})
-
-_UUID = re.compile(r"^(exec-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def create_execution(
@@ -116,22 +113,7 @@ def finish_execution(
 
 def get_execution(session: Session, project_id: str, ref: str | int) -> Execution:
     """By counter (``12``, ``#12``), id (``<uuid>``, ``exec-<uuid>``), or ``latest``."""
-    text = str(ref).strip()
-    query = select(Execution).where(Execution.project_id == project_id)
-    if text == "latest":
-        query = query.order_by(Execution.counter.desc()).limit(1)
-    elif text.lstrip("#").isdigit():
-        query = query.where(Execution.counter == int(text.lstrip("#")))
-    elif _UUID.match(text):
-        query = query.where(Execution.id == text.removeprefix("exec-"))
-    else:
-        raise NotFound(
-            f"{text!r} is not an execution reference", hint="use its number (#12), its id or latest"
-        )
-    execution = session.scalar(query)
-    if execution is None:
-        raise NotFound(f"no execution {text} in this project", hint="`assay executions list` shows them")
-    return execution
+    return by_ref(session, Execution, project_id, ref, noun="an execution", listing="assay executions list")
 
 
 def list_executions(session: Session, project_id: str, *, limit: int = 50) -> list[Execution]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,8 +9,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from assay.catalog.events import record_event
+from assay.catalog.refs import by_ref
 from assay.catalog.tables import Execution, Gate, PipelineNode, PipelineRun, Project, utcnow
-from assay.errors import NotFound
 
 #: run statuses; the last three are final
 RUNNING, WAITING, STOPPING, FAILING = "running", "waiting-approval", "stopping", "failing"
@@ -20,8 +19,6 @@ FINAL_RUN_STATUSES = frozenset({COMPLETED, ERROR, STOPPED})
 #: node statuses (plus RUNNING, WAITING, COMPLETED, ERROR, STOPPED above)
 PENDING, SKIPPED = "pending", "skipped"
 FINAL_NODE_STATUSES = frozenset({COMPLETED, ERROR, STOPPED, SKIPPED})
-
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def create_run(
@@ -64,22 +61,7 @@ def create_run(
 
 def get_run(session: Session, project_id: str, ref: str | int) -> PipelineRun:
     """By counter (``3``, ``#3``), id, or ``latest``."""
-    text = str(ref).strip()
-    query = select(PipelineRun).where(PipelineRun.project_id == project_id)
-    if text == "latest":
-        query = query.order_by(PipelineRun.counter.desc()).limit(1)
-    elif text.lstrip("#").isdigit():
-        query = query.where(PipelineRun.counter == int(text.lstrip("#")))
-    elif _UUID.match(text):
-        query = query.where(PipelineRun.id == text)
-    else:
-        raise NotFound(
-            f"{text!r} is not a pipeline run reference", hint="use its number (#3), its id or latest"
-        )
-    run = session.scalar(query)
-    if run is None:
-        raise NotFound(f"no pipeline run {text} in this project", hint="`assay pipeline list` shows them")
-    return run
+    return by_ref(session, PipelineRun, project_id, ref, noun="a pipeline run", listing="assay pipeline list")
 
 
 def list_runs(session: Session, project_id: str, *, limit: int = 50) -> list[PipelineRun]:

@@ -28,14 +28,21 @@ class Graph:
         return tuple(e for e in self.pipeline.edges if e.target_node == name)
 
     def descendants(self, name: str) -> frozenset[str]:
-        found: set[str] = set()
-        frontier = [name]
-        while frontier:
-            for child in self.downstream[frontier.pop()]:
-                if child not in found:
-                    found.add(child)
-                    frontier.append(child)
-        return frozenset(found)
+        return _reachable(name, self.downstream)
+
+    def ancestors(self, name: str) -> frozenset[str]:
+        return _reachable(name, self.upstream)
+
+
+def _reachable(start: str, links: Mapping[str, frozenset[str]]) -> frozenset[str]:
+    found: set[str] = set()
+    frontier = [start]
+    while frontier:
+        for neighbour in links[frontier.pop()]:
+            if neighbour not in found:
+                found.add(neighbour)
+                frontier.append(neighbour)
+    return frozenset(found)
 
 
 def build_graph(pipeline: Pipeline) -> Graph:

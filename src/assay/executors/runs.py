@@ -181,7 +181,7 @@ def _evidence(session: Any, run: PipelineRun, graph: Graph, node: str) -> dict[s
     if node not in graph.pipeline.nodes:
         raise InvalidRequest(f"pipeline {graph.name!r} has no node {node!r}")
     rows = pipelines.nodes_of(session, run.id)
-    ancestors = _ancestors(graph, node)
+    ancestors = graph.ancestors(node)
     upstream: dict[str, Any] = {}
     for name in graph.order:
         if name not in ancestors:
@@ -199,17 +199,6 @@ def _evidence(session: Any, run: PipelineRun, graph: Graph, node: str) -> dict[s
             )
         upstream[name] = shown
     return {"upstream": upstream}
-
-
-def _ancestors(graph: Graph, node: str) -> set[str]:
-    found: set[str] = set()
-    frontier = [node]
-    while frontier:
-        for parent in graph.upstream[frontier.pop()]:
-            if parent not in found:
-                found.add(parent)
-                frontier.append(parent)
-    return found
 
 
 def project_settings(runtime: Runtime) -> Settings:
