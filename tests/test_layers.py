@@ -84,3 +84,16 @@ def test_spec_is_pure(path: Path) -> None:
 @pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_modules_stay_readable_in_one_sitting(path: Path) -> None:
     assert len(path.read_text().splitlines()) <= 600
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in _modules() if _part(p) != "catalog"], ids=lambda p: str(p.relative_to(PACKAGE))
+)
+def test_only_the_catalog_touches_the_database(path: Path) -> None:
+    """Outside catalog/, SQLAlchemy appears only as the ``Session`` type handed around."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            assert not any(a.name.startswith("sqlalchemy") for a in node.names), path
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("sqlalchemy"):
+            assert node.module == "sqlalchemy.orm", f"{path}: imports {node.module}"
+            assert [a.name for a in node.names] == ["Session"], f"{path}: imports {node.names}"

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from assay.catalog.events import record_event
 from assay.catalog.projects import next_execution_counter
 from assay.catalog.refs import by_ref
-from assay.catalog.tables import Execution, ExecutionInput, ExecutionMetadata, new_id, utcnow
+from assay.catalog.tables import Datum, Execution, ExecutionInput, ExecutionMetadata, new_id, utcnow
 
 #: statuses, as Valohai names them; the last three are final
 CREATED, STARTED, COMPLETED, ERROR, STOPPED = "created", "started", "completed", "error", "stopped"
@@ -142,3 +143,89 @@ def latest_metadata(session: Session, execution_id: str) -> dict[str, Any]:
 def execution_inputs(session: Session, execution_id: str) -> list[ExecutionInput]:
     query = select(ExecutionInput).where(ExecutionInput.execution_id == execution_id)
     return list(session.scalars(query.order_by(ExecutionInput.input_name, ExecutionInput.position)))
+
+
+def status_of(session: Session, execution_id: str, *, lock: bool = False) -> str | None:
+    """The execution's status now; with ``lock``, the row stays locked until the transaction ends."""
+    query = select(Execution.status).where(Execution.id == execution_id)
+    return session.scalar(query.with_for_update() if lock else query)
+
+
+def results_of(session: Session, execution_ids: list[str]) -> ExecutionResults:
+    """Outputs, inputs and metadata of executions, in the order given (a task node's children)."""
+    rows = {e.id: e for e in session.scalars(select(Execution).where(Execution.id.in_(execution_ids)))}
+    ids = [i for i in execution_ids if i in rows]
+    produced = session.execute(
+        select(Datum.output_execution_id, Datum.name, Datum.id)
+        .where(Datum.output_execution_id.in_(ids))
+        .order_by(Datum.name)
+    ).all()
+    consumed = session.execute(
+        select(ExecutionInput.execution_id, ExecutionInput.input_name, ExecutionInput.datum_id)
+        .where(ExecutionInput.execution_id.in_(ids))
+        .order_by(ExecutionInput.input_name, ExecutionInput.position)
+    ).all()
+    inputs: dict[str, list[str]] = {}
+    for execution in ids:
+        for owner, input_name, datum in consumed:
+            if owner == execution:
+                inputs.setdefault(input_name, []).append(datum)
+    return ExecutionResults(
+        executions=[rows[i] for i in ids],
+        outputs=[(name, datum) for execution in ids for owner, name, datum in produced if owner == execution],
+        inputs=inputs,
+        metadata=latest_metadata(session, ids[-1]) if ids else {},
+    )
+
+
+@dataclass
+class ExecutionResults:
+    executions: list[Execution]
+    outputs: list[tuple[str, str]]  # (name relative to outputs/, datum id)
+    inputs: dict[str, list[str]]  # input name → datum ids
+    metadata: dict[str, Any]  # the last execution's latest value of each key
+
+
+def find_reusable(session: Session, project_id: str, reuse_key: str) -> Execution | None:
+    """The newest completed execution with this reuse key."""
+    return session.scalar(
+        select(Execution)
+        .where(
+            Execution.project_id == project_id,
+            Execution.reuse_key == reuse_key,
+            Execution.status == COMPLETED,
+        )
+        .order_by(Execution.counter.desc())
+        .limit(1)
+    )
+
+
+def latest_reusable_of_step(session: Session, project_id: str, step: str) -> Execution | None:
+    """The newest completed execution of ``step`` that had a reuse key (for explaining a miss)."""
+    return session.scalar(
+        select(Execution)
+        .where(
+            Execution.project_id == project_id,
+            Execution.step == step,
+            Execution.status == COMPLETED,
+            Execution.reuse_key.is_not(None),
+        )
+        .order_by(Execution.counter.desc())
+        .limit(1)
+    )
+
+
+def node_executions(session: Session, run_id: str, nodes: list[str]) -> list[Execution]:
+    """Executions of these nodes of a pipeline run, oldest first."""
+    query = select(Execution).where(Execution.pipeline_run_id == run_id, Execution.pipeline_node.in_(nodes))
+    return list(session.scalars(query.order_by(Execution.counter)))
+
+
+def mark_interrupted(session: Session, execution_ids: list[str], message: str) -> None:
+    """End executions whose driver died, unless they ended meanwhile (compare-and-set)."""
+    session.execute(
+        update(Execution)
+        .where(Execution.id.in_(execution_ids), Execution.status.in_((CREATED, STARTED)))
+        .values(status=ERROR, message=message, ended_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )

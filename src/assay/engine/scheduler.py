@@ -12,6 +12,7 @@ starts them and reports back.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import time
@@ -21,9 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
-
-from assay.catalog import Catalog, gates, pipelines
+from assay.catalog import Catalog, executions, gates, pipelines
 from assay.catalog.pipelines import (
     COMPLETED,
     ERROR,
@@ -36,7 +35,7 @@ from assay.catalog.pipelines import (
     STOPPING,
     WAITING,
 )
-from assay.catalog.tables import Execution, PipelineRun, utcnow
+from assay.catalog.tables import Execution, PipelineRun
 from assay.engine import planner
 from assay.engine.conditions import fire
 from assay.engine.graph import Graph
@@ -105,6 +104,12 @@ class Driver:
     _beat: float = 0.0
     _rows: dict[str, pipelines.NodeRow] = field(default_factory=dict)
     _resumed: bool = False  # the run had been driven before: completed children may exist
+
+    @functools.cached_property
+    def _has_gates(self) -> bool:
+        return any(
+            "require-approval" in a.then for n in self.graph.pipeline.nodes.values() for a in n.actions
+        )
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -202,21 +207,14 @@ class Driver:
 
     def _completed_children(self, name: str) -> dict[int, LaunchOutcome]:
         with self.catalog.read() as session:
-            rows = session.scalars(
-                select(Execution)
-                .where(
-                    Execution.pipeline_run_id == self.run.id,
-                    Execution.pipeline_node == name,
-                    Execution.status == COMPLETED,
-                )
-                .order_by(Execution.counter)
+            rows = executions.node_executions(session, self.run.id, [name])
+        return {
+            e.pipeline_index or 0: LaunchOutcome(
+                COMPLETED, e.id, e.counter, None, index=e.pipeline_index or 0
             )
-            return {
-                e.pipeline_index or 0: LaunchOutcome(
-                    COMPLETED, e.id, e.counter, None, index=e.pipeline_index or 0
-                )
-                for e in rows
-            }
+            for e in rows
+            if e.status == COMPLETED
+        }
 
     def _settle(self, name: str, outcomes: list[LaunchOutcome]) -> None:
         """Record how a node's executions ended, with the actions and policies that follow."""
@@ -291,13 +289,7 @@ class Driver:
         if not stale:
             return
         with self.catalog.read() as session:
-            found = list(
-                session.scalars(
-                    select(Execution)
-                    .where(Execution.pipeline_run_id == self.run.id, Execution.pipeline_node.in_(stale))
-                    .order_by(Execution.counter)
-                )
-            )
+            found = executions.node_executions(session, self.run.id, stale)
         alive = [e.id for e in found if e.status in ("created", "started")]
         if alive:
             self.launcher.reap(alive)
@@ -317,11 +309,7 @@ class Driver:
         # One transaction: a crash here leaves everything as it was, to be recovered again.
         with self.catalog.transaction() as session:
             if alive:
-                session.execute(
-                    update(Execution)
-                    .where(Execution.id.in_(alive), Execution.status.in_(("created", "started")))
-                    .values(status=ERROR, message=INTERRUPTED, ended_at=utcnow())
-                )
+                executions.mark_interrupted(session, alive, INTERRUPTED)
             for name in rerun:
                 # an interrupted attempt does not count against `on-error: retry`
                 pipelines.set_node(
@@ -338,7 +326,7 @@ class Driver:
     def _state(self) -> planner.RunState:
         with self.catalog.read() as session:
             rows = pipelines.node_rows(session, self.run.id)
-            decided = pipelines.gate_statuses(session, self.run.id)
+            decided = pipelines.gate_statuses(session, self.run.id) if self._has_gates else {}
             self.run.status = pipelines.run_status(session, self.run.id)
         self._rows = rows
         nodes = {

@@ -19,7 +19,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from assay.artifacts import ArtifactStore
@@ -147,7 +146,7 @@ def run_execution(request: ExecutionRequest, runtime: Runtime) -> ExecutionResul
         return _run_recorded(request, runtime, execution, folder, git_probe, prepared)
     except Exception as exc:
         with runtime.catalog.read() as session:
-            status = session.scalar(select(Execution.status).where(Execution.id == execution_id))
+            status = executions.status_of(session, execution_id)
         if status in (executions.CREATED, executions.STARTED):
             reason = f"internal error: {type(exc).__name__}: {exc}"
             _finish(runtime, execution, "error", None, reason, {}, CollectedOutputs(), [], {})
@@ -394,9 +393,7 @@ def _finish(
     records: list[OutputRecord] = []
     problems = list(collected.problems)
     with runtime.catalog.transaction() as session:
-        current = session.scalar(
-            select(Execution.status).where(Execution.id == execution.id).with_for_update()
-        )
+        current = executions.status_of(session, execution.id, lock=True)
         if current not in (executions.CREATED, executions.STARTED):
             # A resume declared this execution interrupted while it still ran here: its
             # outputs are not recorded, so the node's re-run is the only one that counts.

@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from assay.catalog import executions
 from assay.catalog.tables import Execution
 from assay.spec.model import Step
 
@@ -59,30 +59,11 @@ def decide(session: Session, project_id: str, step: str, execution_facts: Mappin
     if reuse_key is None:
         why = "outside a git work tree" if not execution_facts.get("commit") else "the work tree has changes"
         return Decision(None, f"not reused: {why}, so the code is not pinned by a commit")
-    found = session.scalar(
-        select(Execution)
-        .where(
-            Execution.project_id == project_id,
-            Execution.reuse_key == reuse_key,
-            Execution.status == "completed",
-        )
-        .order_by(Execution.counter.desc())
-        .limit(1)
-    )
+    found = executions.find_reusable(session, project_id, reuse_key)
     if found is not None:
         return Decision(found, f"reused execution #{found.counter}: same step, command, parameters, inputs, "
                                "image and commit")  # fmt: skip
-    previous = session.scalar(
-        select(Execution)
-        .where(
-            Execution.project_id == project_id,
-            Execution.step == step,
-            Execution.status == "completed",
-            Execution.reuse_key.is_not(None),
-        )
-        .order_by(Execution.counter.desc())
-        .limit(1)
-    )
+    previous = executions.latest_reusable_of_step(session, project_id, step)
     if previous is None:
         return Decision(
             None, f"not reused: no earlier completed execution of step {step!r} from a clean commit"
