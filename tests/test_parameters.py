@@ -99,3 +99,10 @@ def test_all_problems_are_reported_at_once() -> None:
 def test_assignment_without_equals_is_refused() -> None:
     with pytest.raises(InvalidRequest, match="not NAME=VALUE"):
         parse_assignments(["epochs"], "param")
+
+
+def test_an_empty_value_leaves_an_optional_string_out() -> None:
+    step = _step()
+    values = resolve_parameters(step, {"note": [""]}, as_text=True)
+    assert "note" not in values
+    assert "--note" not in step.build_command(values)[0]

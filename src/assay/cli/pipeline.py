@@ -251,7 +251,6 @@ def _show_event(message: str) -> None:
     console.print(f"[cyan]▸[/] {message}")
 
 
-def _show_line(node: str, stream: str, line: str) -> None:
-    from rich.text import Text
-
-    console.print(Text.assemble((f"{node} | ", "dim"), (line, "dim" if stream == "stderr" else "")))
+def _show_line(node: str, _stream: str, line: str) -> None:
+    # NOTE: plain writes, not Rich: chatty steps must not wait for the terminal rendering.
+    console.file.write(f"{node} | {line}\n")

@@ -60,8 +60,9 @@ def run_command(
     env_values = {name: values[-1] for name, values in parse_assignments(env or [], "env").items()}
     log = err_console if as_json else console
 
-    def show_line(stream: str, line: str) -> None:
-        log.print(line, markup=False, style="dim" if stream == "stderr" else None)
+    def show_line(_stream: str, line: str) -> None:
+        # NOTE: plain writes, not Rich: a step that prints millions of lines must not wait for us.
+        log.file.write(line + "\n")
 
     def warn(message: str) -> None:
         err_console.print(f"[yellow]warning:[/] {message}")

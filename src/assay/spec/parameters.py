@@ -100,7 +100,7 @@ def _from_text(parameter: Parameter, text: Any) -> Any:
         if lowered in _FALSE:
             return False
         raise ValueError(f"{text!r} is not a flag value (use true or false)")
-    if text == "" and parameter.type != "string":
+    if text == "" and (parameter.type != "string" or parameter.optional):  # empty: left out
         return None
     return _scalar(parameter, text)
 
