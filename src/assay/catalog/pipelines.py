@@ -9,8 +9,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from assay.catalog.events import record_event
+from assay.catalog.projects import next_counter
 from assay.catalog.refs import by_ref
-from assay.catalog.tables import Execution, Gate, PipelineNode, PipelineRun, Project, utcnow
+from assay.catalog.tables import Execution, Gate, PipelineNode, PipelineRun, utcnow
 
 #: run statuses; the last three are final
 RUNNING, WAITING, STOPPING, FAILING = "running", "waiting-approval", "stopping", "failing"
@@ -31,15 +32,9 @@ def create_run(
     request: dict[str, Any],
     actor: str,
 ) -> PipelineRun:
-    counter = session.execute(
-        update(Project)
-        .where(Project.id == project_id)
-        .values(pipeline_counter=Project.pipeline_counter + 1)
-        .returning(Project.pipeline_counter)
-    ).scalar_one()
     run = PipelineRun(
         project_id=project_id,
-        counter=int(counter),
+        counter=next_counter(session, project_id, "pipeline"),
         pipeline=pipeline,
         status=RUNNING,
         spec_text=spec_text,

@@ -24,12 +24,17 @@ def ensure_project(session: Session, name: str) -> Project:
     return session.scalars(select(Project).where(Project.name == name)).one()
 
 
-def next_execution_counter(session: Session, project_id: str) -> int:
-    """Allocate the next ``#N``; the row lock makes concurrent allocations distinct."""
+def next_counter(session: Session, project_id: str, kind: str) -> int:
+    """Allocate the project's next ``#N`` of ``kind`` ("execution" or "pipeline").
+
+    The row lock taken by the UPDATE makes concurrent allocations distinct.
+    """
+    column = getattr(Project, f"{kind}_counter")
     counter = session.execute(
-        update(Project)
-        .where(Project.id == project_id)
-        .values(execution_counter=Project.execution_counter + 1)
-        .returning(Project.execution_counter)
+        update(Project).where(Project.id == project_id).values({column: column + 1}).returning(column)
     ).scalar_one()
     return int(counter)
+
+
+def next_execution_counter(session: Session, project_id: str) -> int:
+    return next_counter(session, project_id, "execution")
