@@ -221,6 +221,14 @@ def node_executions(session: Session, run_id: str, nodes: list[str]) -> list[Exe
     return list(session.scalars(query.order_by(Execution.counter)))
 
 
+def run_executions_before(session: Session, run_id: str, counter: int) -> list[Execution]:
+    """The run's executions that completed and were numbered before ``counter``, oldest first."""
+    query = select(Execution).where(
+        Execution.pipeline_run_id == run_id, Execution.counter < counter, Execution.status == COMPLETED
+    )
+    return list(session.scalars(query.order_by(Execution.counter)))
+
+
 def mark_interrupted(session: Session, execution_ids: list[str], message: str) -> None:
     """End executions whose driver died, unless they ended meanwhile (compare-and-set)."""
     session.execute(

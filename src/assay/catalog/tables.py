@@ -250,3 +250,7 @@ class Gate(Base):
     decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
     comment: Mapped[str | None] = mapped_column(Text, nullable=True)
     evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+# The registry's tables share this metadata (imported last: they build on the classes above).
+from assay.catalog import registry_tables as _registry_tables  # noqa: E402,F401

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from assay.catalog import datums, executions, gates, pipelines
+from assay.catalog import datums, executions, gates, pipelines, registry_views, verdicts
 from assay.catalog.tables import Datum, Execution, PipelineRun
 
 
@@ -51,6 +51,8 @@ def describe_execution(session: Session, execution: Execution, *, full: bool = T
             "outputs": [
                 describe_datum(session, d, full=False) for d in datums.outputs_of(session, execution.id)
             ],
+            **registry_views.produced_by(session, execution.id),
+            "verdicts": [verdicts.as_json(v) for v in verdicts.of_execution(session, execution.id)],
             "problems": execution.problems,
             "environment": execution.environment,
             "command": execution.command,

@@ -187,6 +187,7 @@ def _runtime() -> Iterator[tuple[Runtime, RunOptions]]:
             sandbox=choose_sandbox(),
             actor=current_user(),
             on_warning=lambda message: err_console.print(f"[yellow]warning:[/] {message}"),
+            settings=settings,
         )
         yield runtime, RunOptions(on_event=_show_event, settings=settings)
 

@@ -42,9 +42,11 @@ def run_command(
     from assay.runtime import ExecutionRequest, Runtime, choose_sandbox, run_execution
     from assay.spec import load_spec
     from assay.spec.parameters import parse_assignments
+    from assay.spec.settings import load_settings
 
     found = project()
     spec = load_spec(found.spec_path)
+    settings = load_settings(found.root)
     if step not in spec.steps:
         import difflib
 
@@ -86,6 +88,7 @@ def run_command(
             actor=current_user(),
             on_line=show_line,
             on_warning=warn,
+            settings=settings,
         )
         result = run_execution(request, runtime)
         with catalog.read() as session:

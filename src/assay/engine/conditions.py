@@ -71,6 +71,16 @@ def _missing(expressions: tuple[str, ...], values: Mapping[tuple[str, ...] | str
     return [f"{prefix}.{key}" for prefix, key in dict.fromkeys(names) if (prefix, key) not in values]
 
 
+def evaluate_expression(
+    expression: str,
+    metadata: Mapping[str, Any],
+    parameters: Mapping[str, Any],
+    extra: Mapping[str, Mapping[str, Any]] | None = None,
+) -> bool:
+    """One expression's truth; raises like ``fire`` would report."""
+    return bool(_EVALUATOR.evaluate(expression, _values(metadata, parameters, extra or {})))
+
+
 def condition_holds(expression: str, metadata: Mapping[str, Any]) -> bool:
     """A step's ``stop-condition``: keys may be written bare (``acc > 0.9``) or as ``metadata.acc``.
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from assay.catalog import Catalog, executions, gates, pipelines
+from assay.catalog import Catalog, baselines, executions, gates, pipelines, promotion, verdicts
 from assay.catalog.pipelines import (
     COMPLETED,
     ERROR,
@@ -36,12 +36,11 @@ from assay.catalog.pipelines import (
     WAITING,
 )
 from assay.catalog.tables import Execution, PipelineRun
-from assay.engine import planner
-from assay.engine.conditions import fire
+from assay.engine import planner, regression
 from assay.engine.graph import Graph
 from assay.engine.results import node_result
 from assay.engine.wiring import NodeLaunch, NodeResult, RunRequest, node_parameters, wire
-from assay.errors import AssayError, Conflict
+from assay.errors import AssayError, Conflict, InvalidRequest
 
 STALE_DRIVER_SECONDS = 60.0
 HEARTBEAT_SECONDS = 10.0
@@ -97,6 +96,9 @@ class Driver:
     actor: str
     retries: int = 2
     reuse: bool = False
+    baseline_alias: str = "production"
+    baseline_model: str | None = None
+    promote_alias: str | None = "production"
     on_event: Callable[[str], None] = lambda message: None
     _active: dict[str, _Node] = field(default_factory=dict)
     _results: dict[str, NodeResult] = field(default_factory=dict)
@@ -223,14 +225,15 @@ class Driver:
         failed = [o for o in outcomes if o.status != COMPLETED]
         if not failed:
             result = self._load_result(ids)
-            fired = fire(node.actions, "node-complete", node=name, metadata=result.metadata,
-                         parameters=result.parameters)  # fmt: skip
+            evaluation = self._evaluate(name, "node-complete", result)
             reused = all(o.reused for o in outcomes)
             note = "; ".join(o.reuse_note for o in outcomes if o.reuse_note) or None
             with self.catalog.transaction() as session:
                 pipelines.set_node(session, self.run, name, COMPLETED, self.actor, executions=ids,
                                    reused=reused, message=note)  # fmt: skip
-                self._follow_actions(session, name, fired)
+                self._record_verdict(session, name, ids, evaluation)
+                self._follow_actions(session, name, evaluation.fired)
+                promotion.node_completed(session, self.run, name, promote_alias=self.promote_alias)
             self._results[name] = result
             counters = ", ".join(f"#{o.counter}" for o in outcomes if o.counter)
             self.on_event(f"completed {name} ({'reused ' if reused else ''}{counters})")
@@ -247,12 +250,11 @@ class Driver:
             self.on_event(f"{name} failed ({message}); retrying")
             return
         result = self._load_result(ids)
-        fired = fire(
-            node.actions, "node-error", node=name, metadata=result.metadata, parameters=result.parameters
-        )
+        evaluation = self._evaluate(name, "node-error", result)
         with self.catalog.transaction() as session:
             pipelines.set_node(session, self.run, name, ERROR, self.actor, executions=ids, message=message)
-            stopped = self._follow_actions(session, name, fired)
+            self._record_verdict(session, name, ids, evaluation)
+            stopped = self._follow_actions(session, name, evaluation.fired)
             if not stopped and node.on_error in ("stop-all", "retry"):
                 pipelines.set_run_status(
                     session, self.run, FAILING, self.actor, f"node {name!r} failed: {message}"
@@ -261,6 +263,37 @@ class Driver:
         self.on_event(f"{name} failed: {message}")
         if stopped:
             self._stop_launches()
+
+    def _evaluate(self, name: str, event: str, result: NodeResult) -> regression.Evaluation:
+        """The node's actions for ``event``; with the baseline when a condition names it."""
+        actions = self.graph.node(name).actions
+        baseline = self._baseline() if regression.uses_baseline(actions, event) else None
+        return regression.evaluate(actions, event, node=name, metadata=result.metadata,
+                                   parameters=result.parameters, baseline=baseline)  # fmt: skip
+
+    def _baseline(self) -> regression.BaselineView:
+        with self.catalog.read() as session:
+            try:
+                found = baselines.find_baseline(
+                    session, self.run.project_id, self.baseline_alias, self.baseline_model
+                )
+            except InvalidRequest as exc:
+                return regression.BaselineView(self.baseline_alias, None, problem=exc.message)
+        return regression.BaselineView(found.alias, found.uri, found.version_id, found.metrics)
+
+    def _record_verdict(
+        self, session: Any, name: str, ids: list[str], evaluation: regression.Evaluation
+    ) -> None:
+        if evaluation.outcome is None:
+            return
+        baseline = self._baseline()
+        verdicts.record_verdict(
+            session, project_id=self.run.project_id, run_id=self.run.id, node=name,
+            execution_id=ids[0] if ids else None, baseline_version_id=baseline.version_id,
+            baseline=f"{baseline.uri} ({baseline.alias})" if baseline.uri else None,
+            outcome=evaluation.outcome, rows=list(evaluation.rows), actor=self.actor,
+        )  # fmt: skip
+        self.on_event(f"{name}: verdict against the baseline: {evaluation.outcome}")
 
     def _follow_actions(self, session: Any, name: str, fired: Any) -> bool:
         if fired.problem:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from assay.catalog import executions, gates, pipelines
+from assay.catalog import executions, gates, pipelines, promotion, verdicts
 from assay.catalog.tables import PipelineRun
 from assay.engine.graph import Graph, build_graph
 from assay.engine.scheduler import Driver
@@ -105,9 +105,10 @@ def decide(
     graph = _graph(run)
     with runtime.catalog.transaction() as session:
         evidence = _evidence(session, run, graph, node)
-        gates.decide_gate(
+        gate = gates.decide_gate(
             session, run, node, decision=decision, actor=runtime.actor, comment=comment, evidence=evidence
         )
+        promotion.gate_decided(session, run, gate)
     options.on_event(f"{node} {decision} by {runtime.actor}")
     request = RunRequest.from_json(run.request)
     reuse = bool(run.request.get("reuse"))
@@ -152,6 +153,8 @@ def _drive(
     driver = Driver(
         catalog=runtime.catalog, run=run, graph=graph, request=request, launcher=executor,
         actor=runtime.actor, retries=options.settings.retries, reuse=reuse, on_event=options.on_event,
+        baseline_alias=options.settings.baseline_alias, baseline_model=options.settings.baseline_model,
+        promote_alias=options.settings.promote_alias,
     )  # fmt: skip
     try:
         driver.drive()
@@ -198,7 +201,8 @@ def _evidence(session: Any, run: PipelineRun, graph: Graph, node: str) -> dict[s
                 }
             )
         upstream[name] = shown
-    return {"upstream": upstream}
+    found = [verdicts.as_json(v) for v in verdicts.of_run(session, run.id)]
+    return {"upstream": upstream, "verdicts": found}
 
 
 def project_settings(runtime: Runtime) -> Settings:

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from assay.artifacts import ArtifactStore
-from assay.catalog import Catalog, datums, executions
+from assay.catalog import Catalog, baselines, datums, executions, registration
 from assay.catalog.projects import ensure_project
 from assay.catalog.tables import Execution, new_id
 from assay.engine.conditions import condition_holds
@@ -34,6 +34,7 @@ from assay.runtime.outputs import CollectedOutputs, OutputFile, collect_outputs
 from assay.runtime.sandbox import NO_SANDBOX_WARNING, VALOHAI, Sandbox
 from assay.spec.model import Step
 from assay.spec.parameters import resolve_parameters
+from assay.spec.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class Runtime:
     actor: str
     on_line: process.LogCallback | None = None
     on_warning: Callable[[str], None] | None = None
+    settings: Settings = field(default_factory=Settings)
     _project_id: str | None = field(default=None, repr=False)
     _warned_no_sandbox: bool = field(default=False, repr=False)
 
@@ -114,6 +116,7 @@ def run_execution(request: ExecutionRequest, runtime: Runtime) -> ExecutionResul
             step, request.inputs, values, base_dir=runtime.project.root,
             session=session, project_id=runtime.project_id,
         )  # fmt: skip
+        baseline = _baseline_config(session, runtime)
     fetched = inputs.fetch_inputs(plan, store=runtime.store, cache_dir=runtime.project.cache_dir)
     files = {name: [(source.name, blob.sha256) for source, blob in found] for name, found in fetched.items()}
     note = None
@@ -141,7 +144,7 @@ def run_execution(request: ExecutionRequest, runtime: Runtime) -> ExecutionResul
             execution.attempt = request.pipeline.attempt
             execution.pipeline_index = request.pipeline.index
         executions.record_inputs(session, execution_id, _input_rows(staged))
-    prepared = _Prepared(values, staged, script, env_values, python_env, files, note)
+    prepared = _Prepared(values, staged, script, env_values, python_env, files, note, baseline)
     try:
         return _run_recorded(request, runtime, execution, folder, git_probe, prepared)
     except Exception as exc:
@@ -165,6 +168,7 @@ class _Prepared:
     python_env: Path
     files: dict[str, list[tuple[str, str]]]
     note: str | None
+    baseline: dict[str, Any]
 
 
 def _run_recorded(
@@ -190,7 +194,7 @@ def _run_recorded(
     try:
         folder.create()
         git = git_probe.state()  # git has been working in the background until now
-        vh = _prepare_folder(folder, runtime, request, values, staged, git, git_probe.files(), counter)
+        vh = _prepare_folder(folder, runtime, request, prepared, git, git_probe.files(), counter)
     except (OSError, AssayError) as exc:
         environment = _environment(runtime, step, git, python_env, env_values)
         reason = f"could not prepare the execution: {exc}"
@@ -310,17 +314,18 @@ def _prepare_folder(
     folder: layout.ExecutionLayout,
     runtime: Runtime,
     request: ExecutionRequest,
-    values: Mapping[str, Any],
-    staged: Mapping[str, list[inputs.StagedFile]],
+    prepared: _Prepared,
     git: Mapping[str, Any],
     git_files: list[str] | None,
     counter: int,
 ) -> dict[str, str]:
+    values, staged = prepared.values, prepared.staged
     execution_id = folder.root.name
     layout.snapshot_repository(runtime.project.root, folder.repository, git_files)
     inputs.place_inputs(staged, folder.inputs, runtime.store)
     paths = Paths(VALOHAI if runtime.sandbox.private else str(folder.valohai))
     folder.write_config("parameters", dict(values))
+    folder.write_config("baseline", prepared.baseline)
     folder.write_config("inputs", contract.inputs_config(staged, paths.inputs))
     folder.write_config(
         "execution",
@@ -336,6 +341,23 @@ def _prepare_folder(
         ),
     )
     return contract.vh_variables(paths, execution_id, runtime.project_id, request.pipeline)
+
+
+def _baseline_config(session: Session, runtime: Runtime) -> dict[str, Any]:
+    """``config/baseline.json``: the metrics of the version holding the baseline alias."""
+    settings = runtime.settings
+    try:
+        found = baselines.find_baseline(
+            session, runtime.project_id, settings.baseline_alias, settings.baseline_model
+        )
+    except InvalidRequest as exc:
+        return {
+            "alias": settings.baseline_alias,
+            "model_version": None,
+            "metrics": {},
+            "problem": exc.message,
+        }
+    return found.as_json()
 
 
 def _environment(
@@ -400,8 +422,10 @@ def _finish(
             collected.problems[:] = [*problems, f"not recorded: the execution was already {current}"]
             return []
         _attach(session, execution)
+        recorded = []
         for output in collected.files:
             datum = _record_output(session, runtime, execution, output, problems)
+            recorded.append(datum)
             records.append(OutputRecord(datum.id, output.name, output.sha256, output.size))
         if status == executions.COMPLETED:
             execution.reuse_key = reuse.key(facts)
@@ -410,6 +434,14 @@ def _finish(
             session, execution, status=status, exit_code=exit_code, message=message,
             environment=environment, problems=problems, metadata=metadata, actor=runtime.actor,
         )  # fmt: skip
+        latest: dict[str, Any] = {}
+        for _, data in metadata:
+            latest.update(data)
+        registration.register_outputs(
+            session, execution, recorded, latest, actor=runtime.actor, problems=problems,
+            promote_alias=runtime.settings.promote_alias,
+        )  # fmt: skip
+        execution.problems = list(problems)
     collected.problems[:] = problems
     return records
 

@@ -2,7 +2,9 @@
 
 Accepted URIs: a local path (relative to the project; globs with ``*``, ``?``, ``**``; a
 folder means every file under it), ``file://``, ``http(s)://`` (downloaded once into
-``.assay/cache/http``), ``datum://<id>`` and ``datum://<alias>``. ``{parameter:NAME}`` inside
+``.assay/cache/http``), ``datum://<id>``, ``datum://<alias>``, and the files of a model or
+dataset version: ``model://NAME/VERSION|ALIAS|latest``, ``dataset://NAME/VERSION|ALIAS|latest``
+(recorded under the version they resolved to, never the alias). ``{parameter:NAME}`` inside
 a URI is replaced by that parameter's value.
 
 Resolution runs in three phases so that bad input changes nothing:
@@ -32,14 +34,14 @@ from urllib.parse import unquote, urlsplit
 from sqlalchemy.orm import Session
 
 from assay.artifacts import ArtifactStore, Blob
-from assay.catalog import datums
+from assay.catalog import datasets, datums, models
 from assay.errors import AssayError, InvalidRequest, NotFound
 from assay.spec.model import Input, Step
 
 _PARAMETER = re.compile(r"\{parameter:([^{}]+)\}")
 _WILDCARD = re.compile(r"[*?\[]")
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
-NOT_YET = {"s3", "gs", "azure", "swift", "dataset", "model"}
+NOT_YET = {"s3", "gs", "azure", "swift"}
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,8 @@ def _sources(uri: str, spec_input: Input, base_dir: Path, session: Session, proj
             raise InvalidRequest(exc.message) from exc
         name = datum.name if spec_input.keep_directories != "none" else PurePosixPath(datum.name).name
         return [Source(uri=f"datum://{datum.id}", name=name, datum_id=datum.id, sha256=datum.sha256)]
+    if scheme in ("model", "dataset"):
+        return _catalog_sources(uri, scheme, spec_input, session, project_id)
     if scheme == "file":
         parts = urlsplit(uri)
         if parts.netloc not in ("", "localhost"):
@@ -139,6 +143,51 @@ def _sources(uri: str, spec_input: Input, base_dir: Path, session: Session, proj
     if not uri.strip():
         raise InvalidRequest("an empty URI names no file; leave the input out instead")
     return _local(uri, uri, spec_input, base_dir)
+
+
+def _catalog_sources(
+    uri: str, kind: str, spec_input: Input, session: Session, project_id: str
+) -> list[Source]:
+    """The files of the model or dataset version ``uri`` names now, under its resolved URI."""
+    try:
+        if kind == "model":
+            model, version = models.resolve(session, project_id, uri)
+            resolved = models.uri(model, version)
+            files = [(f.name, d) for f, d in models.files_with_datums(session, version.id)]
+        else:
+            dataset, dataset_version = datasets.resolve(session, project_id, uri)
+            resolved = datasets.uri(dataset, dataset_version)
+            files = [(f.name, d) for f, d in datasets.files_of(session, dataset_version.id)]
+    except NotFound as exc:
+        raise InvalidRequest(f"{exc.message} ({exc.hint})" if exc.hint else exc.message) from exc
+    if not files:
+        raise InvalidRequest(f"{uri!r} ({resolved}) holds no file")
+    root = _common_folder([name for name, _ in files])
+    mode = spec_input.keep_directories
+    return [
+        Source(
+            uri=resolved,
+            name=name
+            if mode == "full"
+            else name[len(root) :]
+            if mode == "suffix"
+            else PurePosixPath(name).name,
+            datum_id=datum.id,
+            sha256=datum.sha256,
+        )
+        for name, datum in files
+    ]
+
+
+def _common_folder(names: list[str]) -> str:
+    """The folder (with a trailing slash) all ``names`` share, or ''."""
+    folders = [PurePosixPath(n).parent.parts for n in names]
+    common: list[str] = []
+    for parts in zip(*folders, strict=False):
+        if len(set(parts)) != 1:
+            break
+        common.append(parts[0])
+    return "/".join(common) + "/" if common else ""
 
 
 def _local(path_text: str, uri: str, spec_input: Input, base_dir: Path) -> list[Source]:

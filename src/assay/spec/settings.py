@@ -8,10 +8,15 @@ Optional, beside ``valohai.yaml``. Every key is optional::
       slots: 4                     # executions at once (default: CPU count)
     approvals:
       require-different-approver: true   # the person who started a run may not approve it
+    models:
+      baseline-alias: production   # `baseline.<metric>` in conditions: this alias's version
+      baseline-model: summarizer   # …of this model (default: the one model holding the alias)
+      promote-alias: production    # moves to a version approved at a gate; false: none moves
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,9 +25,11 @@ from assay.errors import Problem, SpecError
 from assay.spec.source import SourceMap, parse_yaml
 
 SETTINGS_NAME = "assay.yaml"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}$")
 _SCHEMA: dict[str, dict[str, type]] = {
     "pipelines": {"retries": int, "slots": int},
     "approvals": {"require-different-approver": bool},
+    "models": {"baseline-alias": str, "baseline-model": str, "promote-alias": str},
 }
 
 
@@ -32,6 +39,9 @@ class Settings:
     retries: int = 2
     slots: int | None = None
     require_different_approver: bool = False
+    baseline_alias: str = "production"
+    baseline_model: str | None = None
+    promote_alias: str | None = "production"
 
 
 def load_settings(folder: Path) -> Settings:
@@ -75,6 +85,14 @@ def _check(data: Any, source: SourceMap, problems: list[Problem]) -> dict[str, A
                 known = ", ".join(_SCHEMA[key])
                 problems.append(
                     source.problem((key, name), "error", f"unknown setting {key}.{name} (known: {known})")
+                )
+            elif (key, name, item) == ("models", "promote-alias", False):
+                values["promote_alias"] = None
+            elif expected is str and (not isinstance(item, str) or not _NAME.match(item)):
+                problems.append(
+                    source.problem(
+                        (key, name), "error", f"{key}.{name} must be a name (letters, digits, -_.)"
+                    )
                 )
             elif type(item) is not expected or (isinstance(item, int) and item < 0):
                 problems.append(

@@ -1,0 +1,110 @@
+"""Aliases on model and dataset versions: movable names, with every move kept.
+
+The current position lives in ``aliases``; each move (and removal) is a row of
+``alias_moves`` and an event, so "which version was production at T?" is one indexed query.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from assay.catalog.events import record_event
+from assay.catalog.registry_tables import Alias, AliasMove
+from assay.catalog.tables import utcnow
+from assay.catalog.uris import check_alias_name
+
+
+def move_alias(
+    session: Session,
+    *,
+    project_id: str,
+    kind: str,
+    owner_id: str,
+    owner_name: str,
+    name: str,
+    version_id: str | None,
+    actor: str,
+    reason: str | None = None,
+    version_name: str | None = None,
+) -> AliasMove | None:
+    """Point alias ``name`` at ``version_id`` (None removes it); None when nothing changes."""
+    check_alias_name(kind, name)
+    alias = session.scalar(
+        select(Alias)
+        .where(Alias.kind == kind, Alias.owner_id == owner_id, Alias.name == name)
+        .with_for_update()
+    )
+    previous = alias.version_id if alias is not None else None
+    if previous == version_id:
+        return None
+    now = utcnow()
+    if version_id is None:
+        assert alias is not None
+        session.delete(alias)
+    elif alias is None:
+        session.add(
+            Alias(
+                kind=kind,
+                owner_id=owner_id,
+                name=name,
+                version_id=version_id,
+                updated_by=actor,
+                updated_at=now,
+            )
+        )
+    else:
+        alias.version_id, alias.updated_by, alias.updated_at = version_id, actor, now
+    move = AliasMove(
+        kind=kind, owner_id=owner_id, name=name, version_id=version_id, previous_version_id=previous,
+        moved_by=actor, moved_at=now, reason=reason,
+    )  # fmt: skip
+    session.add(move)
+    record_event(
+        session, project_id, f"{kind}.alias.moved", f"{kind}://{owner_name}/{name}", actor,
+        {"alias": name, "version_id": version_id, "version": version_name,
+         "previous_version_id": previous, "reason": reason},
+    )  # fmt: skip
+    return move
+
+
+def target(session: Session, kind: str, owner_id: str, name: str) -> str | None:
+    """The version id alias ``name`` points at now."""
+    return session.scalar(
+        select(Alias.version_id).where(Alias.kind == kind, Alias.owner_id == owner_id, Alias.name == name)
+    )
+
+
+def target_at(session: Session, kind: str, owner_id: str, name: str, when: datetime) -> str | None:
+    """The version id alias ``name`` pointed at, at time ``when`` (None: nowhere)."""
+    move = session.scalar(
+        select(AliasMove)
+        .where(
+            AliasMove.kind == kind,
+            AliasMove.owner_id == owner_id,
+            AliasMove.name == name,
+            AliasMove.moved_at <= when,
+        )
+        .order_by(AliasMove.moved_at.desc(), AliasMove.id.desc())
+        .limit(1)
+    )
+    return None if move is None else move.version_id
+
+
+def current(session: Session, kind: str, owner_id: str) -> dict[str, str]:
+    """Alias name → version id, for every alias of one model or dataset."""
+    rows = session.execute(
+        select(Alias.name, Alias.version_id)
+        .where(Alias.kind == kind, Alias.owner_id == owner_id)
+        .order_by(Alias.name)
+    )
+    return dict(rows)
+
+
+def history(session: Session, kind: str, owner_id: str, name: str | None = None) -> list[AliasMove]:
+    query = select(AliasMove).where(AliasMove.kind == kind, AliasMove.owner_id == owner_id)
+    if name is not None:
+        query = query.where(AliasMove.name == name)
+    return list(session.scalars(query.order_by(AliasMove.moved_at, AliasMove.id)))

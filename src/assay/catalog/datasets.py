@@ -1,0 +1,161 @@
+"""Datasets: named, immutable versions of sets of datums.
+
+``dataset://NAME/X`` resolves to the version named ``X``, else the version alias ``X`` holds
+(``targeting_aliases`` set them), else, for ``latest``, the newest version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from assay.catalog import aliases
+from assay.catalog.events import record_event
+from assay.catalog.registry_tables import Alias, Dataset, DatasetVersion, DatasetVersionFile
+from assay.catalog.tables import Datum, utcnow
+from assay.catalog.uris import LATEST, Ref, check_version_name, parse_ref
+from assay.errors import Conflict, InvalidRequest, NotFound
+
+KIND = "dataset"
+
+
+def ensure_dataset(session: Session, project_id: str, name: str, actor: str) -> Dataset:
+    dataset = session.scalar(select(Dataset).where(Dataset.project_id == project_id, Dataset.name == name))
+    if dataset is None:
+        dataset = Dataset(project_id=project_id, name=name, created_by=actor, created_at=utcnow())
+        session.add(dataset)
+        session.flush()
+        record_event(session, project_id, "dataset.created", f"dataset://{name}", actor, {"dataset": name})
+    return dataset
+
+
+def get_dataset(session: Session, project_id: str, name: str) -> Dataset:
+    dataset = session.scalar(select(Dataset).where(Dataset.project_id == project_id, Dataset.name == name))
+    if dataset is None:
+        import difflib
+
+        known = list(session.scalars(select(Dataset.name).where(Dataset.project_id == project_id)))
+        close = difflib.get_close_matches(name, known, n=1)
+        raise NotFound(
+            f"no dataset {name!r} in this project",
+            hint=(f"did you mean {close[0]!r}? " if close else "") + "`assay datasets list` lists them",
+        )
+    return dataset
+
+
+def list_datasets(session: Session, project_id: str) -> list[Dataset]:
+    query = select(Dataset).where(Dataset.project_id == project_id).order_by(Dataset.name)
+    return list(session.scalars(query))
+
+
+def create_version(
+    session: Session,
+    *,
+    dataset: Dataset,
+    name: str | None,
+    files: Iterable[tuple[str, str]],
+    actor: str,
+    tags: Iterable[str] = (),
+    properties: Mapping[str, Any] | None = None,
+    source_execution_id: str | None = None,
+    from_version: DatasetVersion | None = None,
+) -> DatasetVersion:
+    """A new immutable version holding ``files`` (name, datum id); ``name`` None: ``v<next>``."""
+    if name:
+        check_version_name(KIND, name)
+        if session.scalar(select(DatasetVersion.id).where(_named(dataset.id, name))) is not None:
+            raise Conflict(
+                f"dataset://{dataset.name}/{name} exists already, and versions are immutable",
+                hint="name a new version",
+            )
+    counter = session.execute(
+        update(Dataset)
+        .where(Dataset.id == dataset.id)
+        .values(version_counter=Dataset.version_counter + 1)
+        .returning(Dataset.version_counter)
+    ).scalar_one()
+    listed = dict(files)
+    if not listed:
+        raise InvalidRequest(f"dataset://{dataset.name}/{name or ''} would hold no file")
+    version = DatasetVersion(
+        dataset_id=dataset.id, counter=counter, name=name or f"v{counter}", tags=sorted(set(tags)),
+        properties=dict(properties or {}), source_execution_id=source_execution_id,
+        from_version_id=from_version.id if from_version else None, created_by=actor, created_at=utcnow(),
+    )  # fmt: skip
+    session.add(version)
+    session.flush()
+    session.add_all(DatasetVersionFile(version_id=version.id, datum_id=d, name=n) for n, d in listed.items())
+    record_event(
+        session, dataset.project_id, "dataset.version.created", uri(dataset, version), actor,
+        {"dataset": dataset.name, "version": version.name, "files": len(listed),
+         "execution_id": source_execution_id},
+    )  # fmt: skip
+    return version
+
+
+def _named(dataset_id: str, name: str) -> Any:
+    return (DatasetVersion.dataset_id == dataset_id) & (DatasetVersion.name == name)
+
+
+def uri(dataset: Dataset, version: DatasetVersion) -> str:
+    return f"dataset://{dataset.name}/{version.name}"
+
+
+def resolve(session: Session, project_id: str, ref: str | Ref) -> tuple[Dataset, DatasetVersion]:
+    parsed = ref if isinstance(ref, Ref) else parse_ref(ref, KIND)
+    dataset = get_dataset(session, project_id, parsed.name)
+    if not parsed.version:
+        raise InvalidRequest(
+            f"{parsed} names no version", hint=f"add one: dataset://{dataset.name}/v1 or …/latest"
+        )
+    key = parsed.version
+    version = session.scalar(select(DatasetVersion).where(_named(dataset.id, key)))
+    if version is None and key != LATEST:
+        version = session.scalar(
+            select(DatasetVersion)
+            .join(Alias, Alias.version_id == DatasetVersion.id)
+            .where(Alias.kind == KIND, Alias.owner_id == dataset.id, Alias.name == key)
+        )
+    if version is None and key == LATEST:
+        version = session.scalar(
+            select(DatasetVersion)
+            .where(DatasetVersion.dataset_id == dataset.id)
+            .order_by(DatasetVersion.counter.desc())
+            .limit(1)
+        )
+    if version is None:
+        import difflib
+
+        names = [v.name for v in versions_of(session, dataset.id)]
+        names += list(aliases.current(session, KIND, dataset.id))
+        close = difflib.get_close_matches(key, names, n=1)
+        raise NotFound(
+            f"dataset://{dataset.name} has no version or alias {key!r}",
+            hint=(f"did you mean {close[0]!r}? " if close else "")
+            + f"its versions: {', '.join(sorted(names)) or 'none'}",
+        )
+    return dataset, version
+
+
+def versions_of(session: Session, dataset_id: str) -> list[DatasetVersion]:
+    """Newest first."""
+    query = select(DatasetVersion).where(DatasetVersion.dataset_id == dataset_id)
+    return list(session.scalars(query.order_by(DatasetVersion.counter.desc())))
+
+
+def files_of(session: Session, version_id: str) -> list[tuple[DatasetVersionFile, Datum]]:
+    rows = session.execute(
+        select(DatasetVersionFile, Datum)
+        .join(Datum, Datum.id == DatasetVersionFile.datum_id)
+        .where(DatasetVersionFile.version_id == version_id)
+        .order_by(DatasetVersionFile.name)
+    )
+    return [(f, d) for f, d in rows]
+
+
+def by_execution(session: Session, execution_id: str) -> list[DatasetVersion]:
+    query = select(DatasetVersion).where(DatasetVersion.source_execution_id == execution_id)
+    return list(session.scalars(query))

@@ -1,0 +1,273 @@
+"""The model catalog: models, their immutable versions, status, tags, files and cards.
+
+A reference ``model://NAME/X`` resolves, in order: a version named ``X`` (``v3``, or any
+name given at creation), the version alias ``X`` holds (``production``), and ``latest`` —
+the newest *approved* version (Valohai's "latest approved version").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from assay.catalog import aliases
+from assay.catalog.events import record_event
+from assay.catalog.registry_tables import (
+    Alias,
+    CardEntry,
+    Model,
+    ModelVersion,
+    ModelVersionFile,
+    ModelVersionTag,
+)
+from assay.catalog.tables import Datum, utcnow
+from assay.catalog.uris import LATEST, NUMBERED, Ref, check_version_name, parse_ref
+from assay.errors import Conflict, InvalidRequest, NotFound
+
+PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
+STATUSES = (PENDING, APPROVED, REJECTED)
+KIND = "model"
+
+
+def ensure_model(session: Session, project_id: str, name: str, actor: str) -> Model:
+    model = session.scalar(select(Model).where(Model.project_id == project_id, Model.name == name))
+    if model is None:
+        model = Model(project_id=project_id, name=name, created_by=actor, created_at=utcnow())
+        session.add(model)
+        session.flush()
+        record_event(session, project_id, "model.created", f"model://{name}", actor, {"model": name})
+    return model
+
+
+def get_model(session: Session, project_id: str, name: str) -> Model:
+    model = session.scalar(select(Model).where(Model.project_id == project_id, Model.name == name))
+    if model is None:
+        known = list(session.scalars(select(Model.name).where(Model.project_id == project_id)))
+        raise NotFound(f"no model {name!r} in this project", hint=_hint(name, known, "assay models list"))
+    return model
+
+
+def list_models(session: Session, project_id: str) -> list[Model]:
+    return list(session.scalars(select(Model).where(Model.project_id == project_id).order_by(Model.name)))
+
+
+def create_version(
+    session: Session,
+    *,
+    model: Model,
+    name: str | None,
+    files: Iterable[tuple[str, str]],
+    actor: str,
+    metrics: Mapping[str, Any] | None = None,
+    properties: Mapping[str, Any] | None = None,
+    tags: Iterable[str] = (),
+    release_note: str | None = None,
+    source_execution_id: str | None = None,
+    pipeline_run_id: str | None = None,
+) -> ModelVersion:
+    """A new version (``name`` None: the next number, ``v<N>``); ``Conflict`` if the name is taken."""
+    if name:
+        check_version_name(KIND, name)
+        if session.scalar(select(ModelVersion.id).where(_named(model.id, name))) is not None:
+            raise Conflict(
+                f"model://{model.name}/{name} exists already, and versions are immutable",
+                hint=f"write model://{model.name}/ for the next version number",
+            )
+    numbered = NUMBERED.match(name or "")
+    counter = _allocate(session, model, int(numbered.group(1)) if numbered else None)
+    version = ModelVersion(
+        model_id=model.id, counter=counter, name=name or f"v{counter}", status=PENDING,
+        metrics=dict(metrics or {}), properties=dict(properties or {}), tags=sorted(set(tags)),
+        release_note=release_note, source_execution_id=source_execution_id,
+        pipeline_run_id=pipeline_run_id, created_by=actor, created_at=utcnow(),
+    )  # fmt: skip
+    session.add(version)
+    session.flush()
+    session.add_all(ModelVersionTag(version_id=version.id, tag=t, model_id=model.id) for t in version.tags)
+    session.add_all(ModelVersionFile(version_id=version.id, datum_id=d, name=n) for n, d in files)
+    record_event(
+        session, model.project_id, "model.version.created", uri(model, version), actor,
+        {"model": model.name, "version": version.name, "counter": counter, "tags": version.tags,
+         "metrics": version.metrics, "execution_id": source_execution_id},
+    )  # fmt: skip
+    return version
+
+
+def _allocate(session: Session, model: Model, wanted: int | None) -> int:
+    """The next counter, or ``wanted`` (a ``vN`` name) if free; the row lock serializes creators."""
+    if wanted is None:
+        counter = session.execute(
+            update(Model)
+            .where(Model.id == model.id)
+            .values(version_counter=Model.version_counter + 1)
+            .returning(Model.version_counter)
+        ).scalar_one()
+        return int(counter)
+    taken = session.scalar(
+        select(ModelVersion.id).where(ModelVersion.model_id == model.id, ModelVersion.counter == wanted)
+    )
+    if taken is not None:
+        raise Conflict(f"model://{model.name} already has a version number {wanted}")
+    session.execute(
+        update(Model)
+        .where(Model.id == model.id)
+        .values(version_counter=func.max(Model.version_counter, wanted))
+        if session.get_bind().dialect.name == "sqlite"
+        else update(Model)
+        .where(Model.id == model.id)
+        .values(version_counter=func.greatest(Model.version_counter, wanted))
+    )
+    return wanted
+
+
+def _named(model_id: str, name: str) -> Any:
+    return (ModelVersion.model_id == model_id) & (ModelVersion.name == name)
+
+
+def uri(model: Model, version: ModelVersion) -> str:
+    return f"model://{model.name}/{version.name}"
+
+
+def resolve(session: Session, project_id: str, ref: str | Ref) -> tuple[Model, ModelVersion]:
+    """The version a reference names now (see the module's docstring for the order)."""
+    parsed = ref if isinstance(ref, Ref) else parse_ref(ref, KIND)
+    model = get_model(session, project_id, parsed.name)
+    if not parsed.version:
+        raise InvalidRequest(
+            f"{parsed} names no version",
+            hint=f"add a version or alias: model://{model.name}/v1, …/production or …/latest",
+        )
+    key = parsed.version
+    version = session.scalar(select(ModelVersion).where(_named(model.id, key)))
+    if version is None and key != LATEST:
+        version = session.scalar(
+            select(ModelVersion)
+            .join(Alias, Alias.version_id == ModelVersion.id)
+            .where(Alias.kind == KIND, Alias.owner_id == model.id, Alias.name == key)
+        )
+    if version is None and key == LATEST:
+        version = session.scalar(
+            select(ModelVersion)
+            .where(ModelVersion.model_id == model.id, ModelVersion.status == APPROVED)
+            .order_by(ModelVersion.counter.desc())
+            .limit(1)
+        )
+        if version is None:
+            raise NotFound(
+                f"model://{model.name}/latest names the newest approved version, and none is approved",
+                hint=f"`assay models versions {model.name}` lists them; approve one or name it (…/v1)",
+            )
+    if version is None:
+        names = [v.name for v in versions_of(session, model.id)]
+        names += list(aliases.current(session, KIND, model.id))
+        raise NotFound(
+            f"model://{model.name} has no version or alias {key!r}",
+            hint=_hint(key, names, f"assay models versions {model.name}"),
+        )
+    return model, version
+
+
+def version_at(session: Session, model: Model, alias: str, when: datetime) -> ModelVersion | None:
+    found = aliases.target_at(session, KIND, model.id, alias, when)
+    return None if found is None else session.get(ModelVersion, found)
+
+
+def versions_of(
+    session: Session, model_id: str, *, status: str | None = None, tag: str | None = None,
+    limit: int | None = None,
+) -> list[ModelVersion]:  # fmt: skip
+    """Newest first."""
+    query = select(ModelVersion).where(ModelVersion.model_id == model_id)
+    if status is not None:
+        query = query.where(ModelVersion.status == status)
+    if tag is not None:
+        query = query.join(ModelVersionTag, ModelVersionTag.version_id == ModelVersion.id).where(
+            ModelVersionTag.model_id == model_id, ModelVersionTag.tag == tag
+        )
+    query = query.order_by(ModelVersion.counter.desc())
+    return list(session.scalars(query.limit(limit) if limit else query))
+
+
+def files_of(session: Session, version_id: str) -> list[ModelVersionFile]:
+    query = select(ModelVersionFile).where(ModelVersionFile.version_id == version_id)
+    return list(session.scalars(query.order_by(ModelVersionFile.name)))
+
+
+def files_with_datums(session: Session, version_id: str) -> list[tuple[ModelVersionFile, Datum]]:
+    rows = session.execute(
+        select(ModelVersionFile, Datum)
+        .join(Datum, Datum.id == ModelVersionFile.datum_id)
+        .where(ModelVersionFile.version_id == version_id)
+        .order_by(ModelVersionFile.name)
+    )
+    return [(f, d) for f, d in rows]
+
+
+def versions_of_run(session: Session, run_id: str) -> list[ModelVersion]:
+    query = select(ModelVersion).where(ModelVersion.pipeline_run_id == run_id)
+    return list(session.scalars(query.order_by(ModelVersion.created_at)))
+
+
+def by_execution(session: Session, execution_id: str) -> list[ModelVersion]:
+    return list(session.scalars(select(ModelVersion).where(ModelVersion.source_execution_id == execution_id)))
+
+
+def set_status(
+    session: Session, model: Model, version: ModelVersion, status: str, actor: str, comment: str | None
+) -> ModelVersion:
+    """Approve or reject; a version may change its mind (recorded), never to the same status."""
+    if status not in (APPROVED, REJECTED):
+        raise InvalidRequest(f"a version is approved or rejected, not {status!r}")
+    changed = session.execute(  # type: ignore[attr-defined]
+        update(ModelVersion)
+        .where(ModelVersion.id == version.id, ModelVersion.status != status)
+        .values(status=status, status_by=actor, status_at=utcnow(), status_comment=comment)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.refresh(version)
+    if changed != 1:
+        when = version.status_at.isoformat() if version.status_at else "?"
+        raise Conflict(f"{uri(model, version)} is already {status} (by {version.status_by} at {when})")
+    add_card_entry(session, version, "status", actor, {"status": status, "comment": comment})
+    record_event(session, model.project_id, f"model.version.{status}", uri(model, version), actor,
+                 {"comment": comment, "version_id": version.id})  # fmt: skip
+    return version
+
+
+def add_card_entry(
+    session: Session, version: ModelVersion, kind: str, author: str, body: dict[str, Any]
+) -> CardEntry:
+    entry = CardEntry(version_id=version.id, kind=kind, author=author, created_at=utcnow(), body=body)
+    session.add(entry)
+    return entry
+
+
+def card_of(session: Session, version_id: str) -> list[CardEntry]:
+    query = select(CardEntry).where(CardEntry.version_id == version_id)
+    return list(session.scalars(query.order_by(CardEntry.created_at, CardEntry.id)))
+
+
+def search(
+    session: Session, project_id: str, tag: str, *, limit: int = 50
+) -> list[tuple[Model, ModelVersion]]:
+    """Versions of any model carrying ``tag``, newest first."""
+    rows = session.execute(
+        select(Model, ModelVersion)
+        .join(ModelVersion, ModelVersion.model_id == Model.id)
+        .join(ModelVersionTag, ModelVersionTag.version_id == ModelVersion.id)
+        .where(Model.project_id == project_id, ModelVersionTag.tag == tag)
+        .order_by(ModelVersion.created_at.desc())
+        .limit(limit)
+    )
+    return [(m, v) for m, v in rows]
+
+
+def _hint(wanted: str, known: list[str], listing: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(wanted, known, n=1)
+    return (f"did you mean {close[0]!r}? " if close else "") + f"`{listing}` lists them"

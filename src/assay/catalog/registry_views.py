@@ -1,0 +1,177 @@
+"""Read models of the registry: models, model versions (with their cards), datasets and dataset
+versions as JSON-able dicts. Every object carries its full reference (``model://name/v3``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from assay.catalog import aliases, datasets, executions, models, verdicts
+from assay.catalog.registry_tables import (
+    Dataset,
+    DatasetVersion,
+    Model,
+    ModelVersion,
+    ModelVersionFile,
+)
+from assay.catalog.tables import Datum, Execution, PipelineRun
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def describe_model(session: Session, model: Model) -> dict[str, Any]:
+    versions = models.versions_of(session, model.id)
+    names = {v.id: v.name for v in versions}
+    current = aliases.current(session, models.KIND, model.id)
+    latest = next((v for v in versions if v.status == models.APPROVED), None)
+    return {
+        "name": model.name,
+        "uri": f"model://{model.name}",
+        "description": model.description,
+        "created_by": model.created_by,
+        "created_at": _time(model.created_at),
+        "aliases": {a: f"model://{model.name}/{names.get(v, v)}" for a, v in current.items()},
+        "latest_approved": f"model://{model.name}/{latest.name}" if latest else None,
+        "versions": [describe_model_version(session, model, v, full=False) for v in versions],
+    }
+
+
+def describe_model_version(
+    session: Session, model: Model, version: ModelVersion, *, full: bool = True
+) -> dict[str, Any]:
+    current = aliases.current(session, models.KIND, model.id)
+    view: dict[str, Any] = {
+        "uri": models.uri(model, version),
+        "id": version.id,
+        "model": model.name,
+        "version": version.name,
+        "counter": version.counter,
+        "status": version.status,
+        "aliases": sorted(a for a, v in current.items() if v == version.id),
+        "tags": version.tags,
+        "metrics": version.metrics,
+        "created_at": _time(version.created_at),
+        "created_by": version.created_by,
+    }
+    if not full:
+        return view
+    source = None
+    if version.source_execution_id:
+        execution = session.get_one(Execution, version.source_execution_id)
+        source = {"ref": f"exec-{execution.id}", "counter": execution.counter, "step": execution.step}
+    run = session.get(PipelineRun, version.pipeline_run_id) if version.pipeline_run_id else None
+    view.update(
+        {
+            "status_by": version.status_by,
+            "status_at": _time(version.status_at),
+            "status_comment": version.status_comment,
+            "release_note": version.release_note,
+            "description": version.description,
+            "properties": version.properties,
+            "files": [_file(session, f) for f in models.files_of(session, version.id)],
+            "source_execution": source,
+            "pipeline_run": {"counter": run.counter, "pipeline": run.pipeline} if run else None,
+            "inputs": _inputs_of(session, version.source_execution_id),
+            "card": [
+                {"kind": e.kind, "author": e.author, "at": _time(e.created_at), **e.body}
+                for e in models.card_of(session, version.id)
+            ],
+            "verdicts": [verdicts.as_json(v) for v in verdicts.of_version(session, version.id)],
+        }
+    )
+    return view
+
+
+def _file(session: Session, entry: ModelVersionFile) -> dict[str, Any]:
+    datum = session.get_one(Datum, entry.datum_id)
+    return {"name": entry.name, "datum": f"datum://{datum.id}", "sha256": datum.sha256, "size": datum.size}
+
+
+def _inputs_of(session: Session, execution_id: str | None) -> dict[str, list[str]]:
+    """The references the producing execution received, as resolved when it ran."""
+    if execution_id is None:
+        return {}
+    found: dict[str, list[str]] = {}
+    for row in executions.execution_inputs(session, execution_id):
+        refs = found.setdefault(row.input_name, [])
+        if row.uri not in refs:
+            refs.append(row.uri)
+    return found
+
+
+def describe_dataset(session: Session, dataset: Dataset) -> dict[str, Any]:
+    names = {v.id: v.name for v in datasets.versions_of(session, dataset.id)}
+    current = aliases.current(session, datasets.KIND, dataset.id)
+    return {
+        "name": dataset.name,
+        "uri": f"dataset://{dataset.name}",
+        "description": dataset.description,
+        "created_at": _time(dataset.created_at),
+        "aliases": {a: f"dataset://{dataset.name}/{names.get(v, v)}" for a, v in current.items()},
+        "versions": [
+            describe_dataset_version(session, dataset, v, full=False)
+            for v in datasets.versions_of(session, dataset.id)
+        ],
+    }
+
+
+def describe_dataset_version(
+    session: Session, dataset: Dataset, version: DatasetVersion, *, full: bool = True
+) -> dict[str, Any]:
+    files = datasets.files_of(session, version.id)
+    view: dict[str, Any] = {
+        "uri": datasets.uri(dataset, version),
+        "id": version.id,
+        "dataset": dataset.name,
+        "version": version.name,
+        "files": len(files),
+        "size": sum(d.size for _, d in files),
+        "tags": version.tags,
+        "created_at": _time(version.created_at),
+        "created_by": version.created_by,
+    }
+    if not full:
+        return view
+    source = None
+    if version.source_execution_id:
+        execution = session.get_one(Execution, version.source_execution_id)
+        source = {"ref": f"exec-{execution.id}", "counter": execution.counter, "step": execution.step}
+    base = session.get(DatasetVersion, version.from_version_id) if version.from_version_id else None
+    view.update(
+        {
+            "files": [
+                {"name": f.name, "datum": f"datum://{d.id}", "sha256": d.sha256, "size": d.size}
+                for f, d in files
+            ],
+            "properties": version.properties,
+            "source_execution": source,
+            "from": datasets.uri(dataset, base) if base else None,
+        }
+    )
+    return view
+
+
+def produced_by(session: Session, execution_id: str) -> dict[str, list[str]]:
+    """The model and dataset versions an execution created, as references."""
+    model_uris = [
+        f"model://{m.name}/{v.name}"
+        for v, m in session.execute(
+            select(ModelVersion, Model)
+            .join(Model, Model.id == ModelVersion.model_id)
+            .where(ModelVersion.source_execution_id == execution_id)
+        )
+    ]
+    dataset_uris = [
+        f"dataset://{d.name}/{v.name}"
+        for v, d in session.execute(
+            select(DatasetVersion, Dataset)
+            .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
+            .where(DatasetVersion.source_execution_id == execution_id)
+        )
+    ]
+    return {"model_versions": model_uris, "dataset_versions": dataset_uris}
