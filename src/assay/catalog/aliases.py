@@ -100,7 +100,7 @@ def current(session: Session, kind: str, owner_id: str) -> dict[str, str]:
         .where(Alias.kind == kind, Alias.owner_id == owner_id)
         .order_by(Alias.name)
     )
-    return dict(rows)
+    return {str(name): str(version_id) for name, version_id in rows.all()}
 
 
 def history(session: Session, kind: str, owner_id: str, name: str | None = None) -> list[AliasMove]:

@@ -60,6 +60,7 @@ def register_outputs(
     outputs: list[Datum],
     latest: Mapping[str, Any],
     *,
+    status: str,
     actor: str,
     problems: list[str],
     promote_alias: str | None,
@@ -73,21 +74,24 @@ def register_outputs(
         _collect_datasets(datum, _first(meta, DATASET_KEYS), dataset_groups, problems)
     if not model_groups and not dataset_groups:
         return []
-    if execution.status != executions.COMPLETED:
-        problems.append(f"no model or dataset version was created: the execution ended {execution.status}")
+    if status != executions.COMPLETED:
+        problems.append(f"no model or dataset version was created: the execution ended {status}")
         return []
     created: list[str] = []
     for dataset_group in dataset_groups.values():
         try:
-            created.append(_create_dataset_version(session, execution, dataset_group, actor))
+            with session.begin_nested():  # a version that cannot be made leaves nothing behind
+                created.append(_create_dataset_version(session, execution, dataset_group, actor))
         except AssayError as exc:
             problems.append(f"{dataset_group.ref}: {exc.message}; no dataset version was created")
     if model_groups:
         base_metrics = _run_metrics(session, execution, latest)
         for group in model_groups.values():
             try:
-                created.append(_create_model_version(session, execution, group, base_metrics, actor,
-                                                     promote_alias))  # fmt: skip
+                with session.begin_nested():
+                    created.append(
+                        _create_model_version(session, execution, group, base_metrics, actor, promote_alias)
+                    )
             except AssayError as exc:
                 problems.append(f"{group.ref}: {exc.message}; no model version was created")
     return created

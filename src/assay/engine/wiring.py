@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import fnmatch
 import itertools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -107,6 +108,43 @@ def check_request(graph: Graph, request: RunRequest) -> None:
                 problems.extend(_value_problems(_step(graph, node), key, texts, is_task))
     if problems:
         raise InvalidRequest("; ".join(problems), hint="nothing was run")
+
+
+def catalog_references(graph: Graph, request: RunRequest) -> list[tuple[str, str, str]]:
+    """(node, input, uri) of every ``model://`` / ``dataset://`` input known before the run starts.
+
+    Inputs that edges replace are left out; ``{parameter:x}`` is filled in where the value is
+    known without upstream results. The caller resolves them so a bad reference stops the run
+    before anything is recorded.
+    """
+    found = []
+    for name in graph.order:
+        step = _step(graph, name)
+        fed = {e.target_key for e in graph.edges_into(name) if e.target_type == "input"}
+        given = request.node_inputs.get(name, {})
+        try:
+            values = node_parameters(graph, name, {}, request)
+        except InvalidRequest:
+            values = {}
+        for input_name, spec in step.inputs.items():
+            if input_name in fed and graph.node(name).edge_merge_mode != "append":
+                continue
+            for uri in given.get(input_name, spec.default):
+                text = _fill(uri, values)
+                if text.startswith(("model://", "dataset://")) and "{parameter:" not in text:
+                    found.append((name, input_name, text))
+    return found
+
+
+_PARAMETER = re.compile(r"\{parameter:([^{}]+)\}")
+
+
+def _fill(uri: str, values: Mapping[str, Any]) -> str:
+    def one(match: re.Match[str]) -> str:
+        value = values.get(match.group(1), match.group(0))
+        return ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+
+    return _PARAMETER.sub(one, uri)
 
 
 def node_parameters(

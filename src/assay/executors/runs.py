@@ -13,12 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from assay.catalog import executions, gates, pipelines, promotion, verdicts
+from assay.catalog import datasets, executions, gates, models, pipelines, promotion, verdicts
 from assay.catalog.tables import PipelineRun
 from assay.engine.graph import Graph, build_graph
 from assay.engine.scheduler import Driver
-from assay.engine.wiring import RunRequest, check_request
-from assay.errors import Conflict, InvalidRequest, PermissionDenied, SpecError
+from assay.engine.wiring import RunRequest, catalog_references, check_request
+from assay.errors import Conflict, InvalidRequest, NotFound, PermissionDenied, SpecError
 from assay.executors.local import LocalExecutor, NodeLineCallback
 from assay.runtime import Runtime
 from assay.spec import check_text, load_spec
@@ -52,6 +52,7 @@ def start_run(runtime: Runtime, pipeline_name: str, request: RunRequest, options
         )
     graph = build_graph(spec.pipelines[pipeline_name])
     check_request(graph, request)
+    _check_references(runtime, graph, request)
     reuse = graph.pipeline.reuse_executions if options.reuse is None else options.reuse
     with runtime.catalog.transaction() as session:
         run = pipelines.create_run(
@@ -61,6 +62,23 @@ def start_run(runtime: Runtime, pipeline_name: str, request: RunRequest, options
         )  # fmt: skip
     options.on_event(f"pipeline run #{run.counter} of {pipeline_name!r} started")
     return _drive(runtime, run, graph, request, reuse, options)
+
+
+def _check_references(runtime: Runtime, graph: Graph, request: RunRequest) -> None:
+    """Every model:// and dataset:// input the run will use exists, or nothing is recorded."""
+    problems = []
+    with runtime.catalog.read() as session:
+        for node, input_name, uri in catalog_references(graph, request):
+            try:
+                if uri.startswith("model://"):
+                    models.resolve(session, runtime.project_id, uri)
+                else:
+                    datasets.resolve(session, runtime.project_id, uri)
+            except (InvalidRequest, NotFound) as exc:
+                hint = f" ({exc.hint})" if exc.hint else ""
+                problems.append(f"node {node!r}, input {input_name!r}: {exc.message}{hint}")
+    if problems:
+        raise InvalidRequest("; ".join(problems), hint="nothing was run; fix the references and run again")
 
 
 def resume_run(runtime: Runtime, ref: str, options: RunOptions) -> PipelineRun:

@@ -427,21 +427,20 @@ def _finish(
             datum = _record_output(session, runtime, execution, output, problems)
             recorded.append(datum)
             records.append(OutputRecord(datum.id, output.name, output.sha256, output.size))
+        latest: dict[str, Any] = {}
+        for _, data in metadata:
+            latest.update(data)
+        registration.register_outputs(
+            session, execution, recorded, latest, status=status, actor=runtime.actor, problems=problems,
+            promote_alias=runtime.settings.promote_alias,
+        )  # fmt: skip
         if status == executions.COMPLETED:
             execution.reuse_key = reuse.key(facts)
         execution.reuse_facts = facts
         executions.finish_execution(
             session, execution, status=status, exit_code=exit_code, message=message,
-            environment=environment, problems=problems, metadata=metadata, actor=runtime.actor,
+            environment=environment, problems=list(problems), metadata=metadata, actor=runtime.actor,
         )  # fmt: skip
-        latest: dict[str, Any] = {}
-        for _, data in metadata:
-            latest.update(data)
-        registration.register_outputs(
-            session, execution, recorded, latest, actor=runtime.actor, problems=problems,
-            promote_alias=runtime.settings.promote_alias,
-        )  # fmt: skip
-        execution.problems = list(problems)
     collected.problems[:] = problems
     return records
 
