@@ -376,3 +376,102 @@ def test_bad_metadata_lines_are_reported_and_change_nothing(
     with db.read() as session:
         project_id = ensure_project(session, "summarizer").id
         assert [m.name for m in models.list_models(session, project_id)] == ["good"]
+
+
+def test_dataset_versions_from_outputs_build_on_each_other(
+    cli: CliRunner, make_project: ProjectFactory, db: Catalog
+) -> None:
+    script = """\
+    import json, os, sys
+    out = os.environ["VH_OUTPUTS_DIR"]
+    round_ = sys.argv[1]
+    for name in (["a.csv", "b.csv"] if round_ == "1" else ["c.csv"]):
+        open(os.path.join(out, name), "w").write(name + round_)
+    if round_ == "1":
+        meta = {"valohai.dataset-versions": ["dataset://prompts/v1"]}
+        lines = [{"file": n, "metadata": meta} for n in ("a.csv", "b.csv")]
+    else:
+        meta = {"valohai.dataset-versions": [{"uri": "dataset://prompts/v2", "from": "dataset://prompts/v1",
+                "exclude": ["b.csv"], "targeting_aliases": ["stable"], "valohai.tags": ["curated"]}]}
+        lines = [{"file": "c.csv", "metadata": meta}]
+    with open(os.path.join(out, "valohai.metadata.jsonl"), "w") as f:
+        f.write("\\n".join(json.dumps(line) for line in lines) + "\\n")
+    """
+    spec = (
+        "- step:\n    name: make\n    image: python:3.11\n    command: python make.py {parameters}\n"
+        "    parameters:\n      - name: round\n        type: integer\n        pass-as: '{v}'\n"
+    )
+    project = make_project(spec, {"make.py": script}, name="summarizer")
+    for round_ in ("1", "2"):
+        code, output = _invoke(cli, project.root, "run", "make", "--param", f"round={round_}")
+        assert code == 0, output
+    second = _json(cli, project.root, "executions", "show", "2")
+    assert second["dataset_versions"] == ["dataset://prompts/v2"]
+    from assay.catalog import datasets
+
+    with db.read() as session:
+        project_id = ensure_project(session, "summarizer").id
+        _, v2 = datasets.resolve(session, project_id, "dataset://prompts/stable")
+        assert v2.name == "v2"
+        assert v2.tags == ["curated"]
+        assert [f.name for f, _ in datasets.files_of(session, v2.id)] == ["a.csv", "c.csv"]
+        _, latest = datasets.resolve(session, project_id, "dataset://prompts/latest")
+        assert latest.id == v2.id
+        _, v1 = datasets.resolve(session, project_id, "dataset://prompts/v1")
+        assert [f.name for f, _ in datasets.files_of(session, v1.id)] == ["a.csv", "b.csv"]
+
+    # A third run naming v1 again: refused (immutable), reported, nothing changed.
+    code, output = _invoke(cli, project.root, "run", "make", "--param", "round=1")
+    assert code == 0, output
+    third = _json(cli, project.root, "executions", "show", "3")
+    assert third["dataset_versions"] == []
+    assert any("dataset://prompts/v1 exists already" in p for p in third["problems"])
+
+
+def test_version_names_numbers_and_latest_approved(db: Catalog) -> None:
+    from assay.catalog import registration
+    from assay.catalog.tables import Datum
+
+    with db.transaction() as session:
+        project_id = ensure_project(session, "p").id
+        model = models.ensure_model(session, project_id, "m", "tester")
+        named = models.create_version(session, model=model, name="exp-a", files=[], actor="tester")
+        v5 = models.create_version(session, model=model, name="v5", files=[], actor="tester")
+        nxt = models.create_version(session, model=model, name=None, files=[], actor="tester")
+        assert (named.counter, v5.counter, nxt.counter, nxt.name) == (1, 5, 6, "v6")
+        models.set_status(session, model, v5, models.APPROVED, "alice", "good")
+    with db.read() as session:
+        _, latest = models.resolve(session, project_id, "m/latest")  # newest *approved*
+        assert latest.name == "v5"
+        assert models.resolve(session, project_id, "model://m/exp-a")[1].id == named.id
+    with db.transaction() as session, pytest.raises(Exception, match="already approved"):
+        model = models.get_model(session, project_id, "m")
+        models.set_status(
+            session, model, models.resolve(session, project_id, "m/v5")[1], "approved", "bob", None
+        )
+    with db.transaction() as session, pytest.raises(Exception, match="cannot be a model alias"):
+        aliases.move_alias(
+            session, project_id=project_id, kind="model", owner_id=model.id, owner_name="m",
+            name="latest", version_id=v5.id, actor="tester",
+        )  # fmt: skip
+    # The same execution's outputs registered twice make one version.
+    from assay.catalog import executions
+
+    with db.transaction() as session:
+        execution = executions.create_execution(
+            session, project_id=project_id, step="s", image="i", command="c", parameters={}, inputs={},
+            execution_dir="/tmp/x", actor="tester",
+        )  # fmt: skip
+        datum = Datum(project_id=project_id, sha256="0" * 64, size=1, name="w.bin", output_execution_id=execution.id,
+                      file_metadata={"valohai.model-versions": "model://m/"}, tags=[])  # fmt: skip
+        session.add(datum)
+        session.flush()
+        problems: list[str] = []
+        for _ in range(2):
+            registration.register_outputs(
+                session, execution, [datum], {"acc": 0.9}, status="completed", actor="tester",
+                problems=problems, promote_alias="production",
+            )  # fmt: skip
+        assert problems == []
+        assert [v.name for v in models.by_execution(session, execution.id)] == ["v7"]
+        assert models.by_execution(session, execution.id)[0].metrics == {"acc": 0.9}

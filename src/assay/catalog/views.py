@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from assay.catalog import datums, executions, gates, pipelines, registry_views, verdicts
+from assay.catalog.registry_tables import Model, ModelVersion
 from assay.catalog.tables import Datum, Execution, PipelineRun
 
 
@@ -116,6 +117,9 @@ def describe_run(session: Session, run: PipelineRun, *, full: bool = True) -> di
         if wanted
         else {}
     )
+    found_verdicts: dict[str, list[dict[str, Any]]] = {}
+    for verdict in verdicts.of_run(session, run.id):
+        found_verdicts.setdefault(verdict.node or "", []).append(verdicts.as_json(verdict))
     nodes = []
     for name, row in rows.items():
         runs = [found.get(i) for i in row.executions]
@@ -141,8 +145,16 @@ def describe_run(session: Session, run: PipelineRun, *, full: bool = True) -> di
                     "comment": gate.comment,
                     "evidence": gate.evidence,
                 },
+                "verdicts": found_verdicts.get(name, []),
             }
         )
     view["nodes"] = nodes
+    made = session.execute(
+        select(Model.name, ModelVersion.name)
+        .join(ModelVersion, ModelVersion.model_id == Model.id)
+        .where(ModelVersion.pipeline_run_id == run.id)
+        .order_by(ModelVersion.created_at)
+    )
+    view["model_versions"] = [f"model://{model}/{version}" for model, version in made]
     view["request"] = run.request
     return view
