@@ -21,7 +21,9 @@ demo: $(STAMP) sandbox
 	cd examples/quickstart && ASSAY_USER=alice ../../$(BIN)/assay pipeline approve latest promote \
 	  --comment "RMSE within budget"
 	$(DEMO) datums show datum://production-model
-	@echo "== 6. Everything is recorded"
+	@echo "== 6. The approval made it a version in the model catalog, now in production"
+	$(DEMO) models show house-prices/production
+	@echo "== 7. Everything is recorded"
 	$(DEMO) pipeline list
 	$(DEMO) executions list
 

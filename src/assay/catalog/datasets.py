@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from assay.catalog import aliases
@@ -86,7 +87,11 @@ def create_version(
         from_version_id=from_version.id if from_version else None, created_by=actor, created_at=utcnow(),
     )  # fmt: skip
     session.add(version)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:  # another writer made the same version a moment ago
+        raise Conflict(f"dataset://{dataset.name}/{version.name} exists already") from exc
     session.add_all(DatasetVersionFile(version_id=version.id, datum_id=d, name=n) for n, d in listed.items())
     record_event(
         session, dataset.project_id, "dataset.version.created", uri(dataset, version), actor,

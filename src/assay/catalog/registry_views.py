@@ -4,7 +4,7 @@ versions as JSON-able dicts. Every object carries its full reference (``model://
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,12 +24,13 @@ def _time(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def describe_model(session: Session, model: Model) -> dict[str, Any]:
+def describe_model(session: Session, model: Model, *, full: bool = True) -> dict[str, Any]:
+    """The model; ``full`` adds its versions (newest first), else only their number."""
     versions = models.versions_of(session, model.id)
     names = {v.id: v.name for v in versions}
     current = aliases.current(session, models.KIND, model.id)
     latest = next((v for v in versions if v.status == models.APPROVED), None)
-    return {
+    view: dict[str, Any] = {
         "name": model.name,
         "uri": f"model://{model.name}",
         "description": model.description,
@@ -37,8 +38,12 @@ def describe_model(session: Session, model: Model) -> dict[str, Any]:
         "created_at": _time(model.created_at),
         "aliases": {a: f"model://{model.name}/{names.get(v, v)}" for a, v in current.items()},
         "latest_approved": f"model://{model.name}/{latest.name}" if latest else None,
-        "versions": [describe_model_version(session, model, v, full=False) for v in versions],
+        "latest": f"model://{model.name}/{versions[0].name}" if versions else None,
+        "version_count": len(versions),
     }
+    if full:
+        view["versions"] = [describe_model_version(session, model, v, full=False) for v in versions]
+    return view
 
 
 def describe_model_version(
@@ -104,31 +109,37 @@ def _inputs_of(session: Session, execution_id: str | None) -> dict[str, list[str
     return found
 
 
-def describe_dataset(session: Session, dataset: Dataset) -> dict[str, Any]:
-    names = {v.id: v.name for v in datasets.versions_of(session, dataset.id)}
+def describe_dataset(session: Session, dataset: Dataset, *, full: bool = True) -> dict[str, Any]:
+    """The dataset; ``full`` adds its versions (newest first), else only their number."""
+    versions = datasets.versions_of(session, dataset.id)
+    names = {v.id: v.name for v in versions}
     current = aliases.current(session, datasets.KIND, dataset.id)
-    return {
+    view: dict[str, Any] = {
         "name": dataset.name,
         "uri": f"dataset://{dataset.name}",
         "description": dataset.description,
+        "created_by": dataset.created_by,
         "created_at": _time(dataset.created_at),
         "aliases": {a: f"dataset://{dataset.name}/{names.get(v, v)}" for a, v in current.items()},
-        "versions": [
-            describe_dataset_version(session, dataset, v, full=False)
-            for v in datasets.versions_of(session, dataset.id)
-        ],
+        "latest": f"dataset://{dataset.name}/{versions[0].name}" if versions else None,
+        "version_count": len(versions),
     }
+    if full:
+        view["versions"] = [describe_dataset_version(session, dataset, v, full=False) for v in versions]
+    return view
 
 
 def describe_dataset_version(
     session: Session, dataset: Dataset, version: DatasetVersion, *, full: bool = True
 ) -> dict[str, Any]:
     files = datasets.files_of(session, version.id)
+    current = aliases.current(session, datasets.KIND, dataset.id)
     view: dict[str, Any] = {
         "uri": datasets.uri(dataset, version),
         "id": version.id,
         "dataset": dataset.name,
         "version": version.name,
+        "aliases": sorted(a for a, v in current.items() if v == version.id),
         "files": len(files),
         "size": sum(d.size for _, d in files),
         "tags": version.tags,
@@ -175,3 +186,73 @@ def produced_by(session: Session, execution_id: str) -> dict[str, list[str]]:
         )
     ]
     return {"model_versions": model_uris, "dataset_versions": dataset_uris}
+
+
+def compare_model_versions(
+    session: Session, first: tuple[Model, ModelVersion], second: tuple[Model, ModelVersion]
+) -> dict[str, Any]:
+    """Two versions side by side: every metric either has, with ``delta`` = second − first."""
+    (model_a, version_a), (model_b, version_b) = first, second
+    keys = sorted({*version_a.metrics, *version_b.metrics})
+    rows = []
+    for key in keys:
+        a, b = version_a.metrics.get(key), version_b.metrics.get(key)
+        delta = round(float(b) - float(a), 10) if _number(a) and _number(b) else None
+        rows.append({"metric": key, "first": a, "second": b, "delta": delta})
+    return {
+        "first": describe_model_version(session, model_a, version_a, full=False),
+        "second": describe_model_version(session, model_b, version_b, full=False),
+        "metrics": rows,
+        "tags": {
+            "both": sorted(set(version_a.tags) & set(version_b.tags)),
+            "first_only": sorted(set(version_a.tags) - set(version_b.tags)),
+            "second_only": sorted(set(version_b.tags) - set(version_a.tags)),
+        },
+    }
+
+
+def _number(value: Any) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _version_names(session: Session, kind: str, owner_id: str) -> dict[str, str]:
+    if kind == models.KIND:
+        return {v.id: v.name for v in models.versions_of(session, owner_id)}
+    return {v.id: v.name for v in datasets.versions_of(session, owner_id)}
+
+
+def describe_alias_history(
+    session: Session, kind: str, owner_id: str, owner_name: str, name: str | None = None
+) -> list[dict[str, Any]]:
+    """Every move of the aliases of one model or dataset (or of alias ``name``), oldest first."""
+    names = _version_names(session, kind, owner_id)
+
+    def ref(version_id: str | None) -> str | None:
+        return None if version_id is None else f"{kind}://{owner_name}/{names.get(version_id, version_id)}"
+
+    return [
+        {
+            "alias": move.name,
+            "uri": f"{kind}://{owner_name}/{move.name}",
+            "at": _time(move.moved_at),
+            "by": move.moved_by,
+            "from": ref(move.previous_version_id),
+            "to": ref(move.version_id),
+            "reason": move.reason,
+        }
+        for move in aliases.history(session, kind, owner_id, name)
+    ]
+
+
+def describe_alias_at(
+    session: Session, kind: str, owner_id: str, owner_name: str, name: str, when: datetime
+) -> dict[str, Any]:
+    """Where alias ``name`` pointed at ``when``: ``version`` is None if nowhere."""
+    found = aliases.target_at(session, kind, owner_id, name, when)
+    names = _version_names(session, kind, owner_id) if found else {}
+    return {
+        "alias": name,
+        "uri": f"{kind}://{owner_name}/{name}",
+        "at": when.isoformat(),
+        "version": f"{kind}://{owner_name}/{names.get(found, found)}" if found else None,
+    }

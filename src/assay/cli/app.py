@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from assay.cli import datums, executions, lint, pipeline, run
+from assay.cli import datasets, datums, executions, lint, models, pipeline, run
 from assay.cli.context import State
 
 app = typer.Typer(
@@ -37,6 +37,10 @@ app.command("run")(run.run_command)
 app.add_typer(executions.app, name="executions", help="List and inspect executions.")
 app.add_typer(pipeline.app, name="pipeline", help="Run pipelines, decide approval gates, resume, stop.")
 app.add_typer(datums.app, name="datums", help="Inspect datums: files addressed by content.")
+app.add_typer(
+    models.app, name="models", help="The model catalog: versions, cards, approval, aliases, reviews."
+)
+app.add_typer(datasets.app, name="datasets", help="Datasets: versions of sets of files; create, show, alias.")
 
 
 def main() -> None:

@@ -11,13 +11,14 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 
-from assay.errors import AssayError
+from assay.errors import AssayError, InvalidRequest
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -83,6 +84,28 @@ def reading() -> Iterator[tuple[Session, str]]:
         pid = project_id(catalog, found)
         with catalog.read() as session:
             yield session, pid
+
+
+@contextmanager
+def writing() -> Iterator[tuple[Session, str]]:
+    """One transaction on the current project's catalog and the project's id; committed after."""
+    found = project()
+    with catalog_for(found) as catalog:
+        pid = project_id(catalog, found)
+        with catalog.transaction() as session:
+            yield session, pid
+
+
+def parse_time(text: str, option: str = "--at") -> datetime:
+    """An ISO-8601 time (``2026-03-01T00:00Z``, ``2026-03-01``); without a zone it is UTC."""
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidRequest(
+            f"{option} {text!r} is not an ISO-8601 time",
+            hint=f"e.g. {option} 2026-03-01T09:30Z, or {option} 2026-03-01 (UTC when no zone is given)",
+        ) from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def print_json(data: Any) -> None:

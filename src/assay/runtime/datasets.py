@@ -1,0 +1,150 @@
+"""Data arriving from outside: files on this machine become a new dataset version.
+
+    uri = create_dataset_version(
+        NewDatasetVersion("domain-news", "v3", (Path("news/"),), aliases=("candidate",)),
+        catalog=catalog, store=store, project_id=project_id, actor="alice",
+    )
+
+Order of work, chosen so that bad input changes nothing: every path and name is checked
+(all problems at once), the version's name is checked to be free, then the bytes go into the
+artifact store, and one transaction records a datum per file, the version and its aliases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from assay.artifacts import ArtifactStore, Blob
+from assay.catalog import Catalog, aliases, datasets, datums
+from assay.catalog.registry_tables import DatasetVersion
+from assay.catalog.uris import Ref, check_alias_name, check_version_name, parse_ref
+from assay.errors import Conflict, InvalidRequest, NotFound
+
+
+@dataclass(frozen=True)
+class NewDatasetVersion:
+    dataset: str  # a name, or dataset://NAME
+    version: str
+    #: files and folders; a folder gives every file under it, named relative to it
+    paths: tuple[Path, ...]
+    tags: tuple[str, ...] = ()
+    #: a version whose files come first (``v2``, ``production``, ``dataset://NAME/v2``)
+    from_version: str | None = None
+    aliases: tuple[str, ...] = ()
+
+
+def create_dataset_version(
+    request: NewDatasetVersion, *, catalog: Catalog, store: ArtifactStore, project_id: str, actor: str
+) -> str:
+    """Store the files and record the new version; returns its URI (``dataset://NAME/v3``)."""
+    name = _dataset_name(request.dataset)
+    check_version_name(datasets.KIND, request.version)
+    for alias in request.aliases:
+        check_alias_name(datasets.KIND, alias)
+    base_ref = _base_ref(name, request.from_version)
+    files = collect_files(request.paths)
+    with catalog.read() as session:
+        _check_free(session, project_id, name, request.version)
+        if base_ref is not None:
+            datasets.resolve(session, project_id, base_ref)
+    stored = {file_name: (path, _put(store, path)) for file_name, path in files.items()}
+    with catalog.transaction() as session:
+        dataset = datasets.ensure_dataset(session, project_id, name, actor)
+        contents: dict[str, str] = {}
+        base: DatasetVersion | None = None
+        if base_ref is not None:
+            _, base = datasets.resolve(session, project_id, base_ref)
+            contents = {f.name: f.datum_id for f, _ in datasets.files_of(session, base.id)}
+        for file_name, (path, blob) in stored.items():
+            datum = datums.external_datum(
+                session, project_id=project_id, sha256=blob.sha256, size=blob.size, name=file_name,
+                source_uri=str(path),
+            )  # fmt: skip
+            contents[file_name] = datum.id
+        version = datasets.create_version(
+            session, dataset=dataset, name=request.version, files=contents.items(), actor=actor,
+            tags=request.tags, from_version=base,
+        )  # fmt: skip
+        for alias in dict.fromkeys(request.aliases):
+            aliases.move_alias(
+                session, project_id=project_id, kind=datasets.KIND, owner_id=dataset.id,
+                owner_name=dataset.name, name=alias, version_id=version.id, actor=actor,
+                reason="set when the version was created", version_name=version.name,
+            )  # fmt: skip
+        return datasets.uri(dataset, version)
+
+
+def collect_files(paths: tuple[Path, ...]) -> dict[str, Path]:
+    """Name → file for every path given; ``InvalidRequest`` listing every problem at once."""
+    problems: list[str] = []
+    found: dict[str, Path] = {}
+    for given in paths:
+        path = given.expanduser().absolute()
+        if path.is_dir():
+            entries = [(p.relative_to(path).as_posix(), p) for p in sorted(path.rglob("*")) if p.is_file()]
+            if not entries:
+                problems.append(f"{given}: the folder holds no file")
+        elif path.is_file():
+            entries = [(path.name, path)]
+        else:
+            problems.append(
+                f"{given}: no such file or folder" if not path.exists() else f"{given}: not a file"
+            )
+            continue
+        for name, file in entries:
+            earlier = found.setdefault(name, file)
+            if earlier.resolve() != file.resolve():
+                problems.append(f"{name}: named by both {earlier} and {file}")
+    if not paths:
+        problems.append("no file was given")
+    if problems:
+        raise InvalidRequest(
+            "these paths cannot be added, so nothing was stored:\n"
+            + "\n".join(f"  {problem}" for problem in problems),
+            hint="give files or folders that exist; a folder adds every file under it",
+        )
+    return found
+
+
+def _dataset_name(text: str) -> str:
+    ref = parse_ref(text, datasets.KIND)
+    if ref.version is not None:
+        raise InvalidRequest(
+            f"{text!r} names a version; give the dataset's name",
+            hint=f"the version is an argument of its own: {ref.name} {ref.version or 'v1'} FILES…",
+        )
+    return ref.name
+
+
+def _base_ref(name: str, text: str | None) -> Ref | None:
+    if text is None:
+        return None
+    ref = parse_ref(text, datasets.KIND) if "/" in text else Ref(datasets.KIND, name, text)
+    if ref.name != name or not ref.version:
+        raise InvalidRequest(
+            f"--from {text!r} is not a version of dataset://{name}",
+            hint=f"name one: --from v2, --from latest or --from dataset://{name}/v2",
+        )
+    return ref
+
+
+def _check_free(session: Session, project_id: str, name: str, version: str) -> None:
+    try:
+        dataset = datasets.get_dataset(session, project_id, name)
+    except NotFound:
+        return
+    if any(v.name == version for v in datasets.versions_of(session, dataset.id)):
+        raise Conflict(
+            f"dataset://{name}/{version} exists already, and versions are immutable; nothing was stored",
+            hint=f"name a new version; `assay datasets show {name}` lists the existing ones",
+        )
+
+
+def _put(store: ArtifactStore, path: Path) -> Blob:
+    try:
+        return store.put(path)
+    except OSError as exc:
+        raise InvalidRequest(f"{path}: cannot be read ({exc.strerror or exc})") from exc
