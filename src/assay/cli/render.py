@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
@@ -162,6 +163,18 @@ def run_tree(view: dict[str, Any]) -> Tree:
             branch.add(
                 f"[yellow]gate[/] {decided}" + (f": “{gate['comment']}”" if gate.get("comment") else "")
             )
+        for verdict in node.get("verdicts", []):
+            colour = {"pass": "green", "fail": "red"}.get(verdict["outcome"], "yellow")
+            against = verdict["baseline"] or "no baseline yet"
+            rows = "; ".join(
+                f"{r['metric']} {r['candidate']} vs {r['baseline']}"
+                + (f" (Δ {r['delta']:+g})" if r.get("delta") is not None else "")
+                + f" {r['result']}"
+                for r in verdict["rows"]
+            )
+            branch.add(f"[{colour}]verdict {verdict['outcome']}[/] against {against}: {escape(rows)}")
         if node.get("message") and node["status"] in ("error", "skipped", "stopped", "pending"):
             branch.add(f"[dim]{node['message']}[/]")
+    if view.get("model_versions"):
+        tree.add("[bold]model versions:[/] " + ", ".join(view["model_versions"]))
     return tree
