@@ -8,13 +8,24 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from assay.catalog.events import record_event
 from assay.catalog.registry_tables import Alias, AliasMove
 from assay.catalog.tables import utcnow
 from assay.catalog.uris import check_alias_name
+
+# Built once: building a statement costs about what running this one does.
+_CURRENT = (
+    select(Alias)
+    .where(
+        Alias.kind == bindparam("kind"),
+        Alias.owner_id == bindparam("owner_id"),
+        Alias.name == bindparam("name"),
+    )
+    .with_for_update()
+)
 
 
 def move_alias(
@@ -32,11 +43,7 @@ def move_alias(
 ) -> AliasMove | None:
     """Point alias ``name`` at ``version_id`` (None removes it); None when nothing changes."""
     check_alias_name(kind, name)
-    alias = session.scalar(
-        select(Alias)
-        .where(Alias.kind == kind, Alias.owner_id == owner_id, Alias.name == name)
-        .with_for_update()
-    )
+    alias = session.scalar(_CURRENT, {"kind": kind, "owner_id": owner_id, "name": name})
     previous = alias.version_id if alias is not None else None
     if previous == version_id:
         return None

@@ -7,12 +7,15 @@ the newest *approved* version (Valohai's "latest approved version").
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Integer, Select, bindparam, func, insert, select, update
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from assay.catalog import aliases
 from assay.catalog.events import record_event
@@ -24,7 +27,7 @@ from assay.catalog.registry_tables import (
     ModelVersionFile,
     ModelVersionTag,
 )
-from assay.catalog.tables import Datum, utcnow
+from assay.catalog.tables import Datum, new_id, utcnow
 from assay.catalog.uris import LATEST, NUMBERED, Ref, check_version_name, parse_ref
 from assay.errors import Conflict, InvalidRequest, NotFound
 
@@ -72,41 +75,62 @@ def create_version(
     """A new version (``name`` None: the next number, ``v<N>``); ``Conflict`` if the name is taken."""
     if name:
         check_version_name(KIND, name)
-        if session.scalar(select(ModelVersion.id).where(_named(model.id, name))) is not None:
+        if session.scalar(_VERSION_NAMED, {"model_id": model.id, "name": name}) is not None:
             raise Conflict(
                 f"model://{model.name}/{name} exists already, and versions are immutable",
                 hint=f"write model://{model.name}/ for the next version number",
             )
     numbered = NUMBERED.match(name or "")
     counter = _allocate(session, model, int(numbered.group(1)) if numbered else None)
+    # The id and every column default are given here, so that the version, its files and the
+    # event need one flush, not two (the unit of work inserts them in foreign-key order); it
+    # leaves the version persistent on return, as before. The tag rows, which nothing reads
+    # back as objects, are one Core INSERT after it.
     version = ModelVersion(
-        model_id=model.id, counter=counter, name=name or f"v{counter}", status=PENDING,
+        id=new_id(), model_id=model.id, counter=counter, name=name or f"v{counter}", status=PENDING,
         metrics=dict(metrics or {}), properties=dict(properties or {}), tags=sorted(set(tags)),
-        release_note=release_note, source_execution_id=source_execution_id,
+        release_note=release_note, description="", source_execution_id=source_execution_id,
         pipeline_run_id=pipeline_run_id, created_by=actor, created_at=utcnow(),
     )  # fmt: skip
     session.add(version)
-    session.flush()
-    session.add_all(ModelVersionTag(version_id=version.id, tag=t, model_id=model.id) for t in version.tags)
     session.add_all(ModelVersionFile(version_id=version.id, datum_id=d, name=n) for n, d in files)
     record_event(
         session, model.project_id, "model.version.created", uri(model, version), actor,
         {"model": model.name, "version": version.name, "counter": counter, "tags": version.tags,
          "metrics": version.metrics, "execution_id": source_execution_id},
     )  # fmt: skip
+    session.flush()
+    if version.tags:
+        rows = [{"version_id": version.id, "tag": t, "model_id": model.id} for t in version.tags]
+        session.connection().execute(_INSERT_TAG, rows)
     return version
+
+
+_INSERT_TAG = insert(ModelVersionTag)
+_VERSION_NAMED = select(ModelVersion.id).where(
+    ModelVersion.model_id == bindparam("model_id"), ModelVersion.name == bindparam("name")
+)
+_NEXT_COUNTER = (
+    update(Model)
+    .where(Model.id == bindparam("model_id"))
+    .values(version_counter=Model.version_counter + 1)
+    .returning(Model.version_counter)
+)
 
 
 def _allocate(session: Session, model: Model, wanted: int | None) -> int:
     """The next counter, or ``wanted`` (a ``vN`` name) if free; the row lock serializes creators."""
     if wanted is None:
-        counter = session.execute(
-            update(Model)
-            .where(Model.id == model.id)
-            .values(version_counter=Model.version_counter + 1)
-            .returning(Model.version_counter)
-        ).scalar_one()
-        return int(counter)
+        # A Core UPDATE on the session's connection: the ORM's bulk-update path costs more than
+        # the statement. What it did besides is done here: flush first, and give a Model
+        # loaded in this session the new counter.
+        if session.autoflush:
+            session.flush()
+        counter = int(session.connection().execute(_NEXT_COUNTER, {"model_id": model.id}).scalar_one())
+        loaded = session.identity_map.get(identity_key(Model, model.id))
+        if loaded is not None:
+            set_committed_value(loaded, "version_counter", counter)
+        return counter
     taken = session.scalar(
         select(ModelVersion.id).where(ModelVersion.model_id == model.id, ModelVersion.counter == wanted)
     )
@@ -124,10 +148,6 @@ def _allocate(session: Session, model: Model, wanted: int | None) -> int:
     return wanted
 
 
-def _named(model_id: str, name: str) -> Any:
-    return (ModelVersion.model_id == model_id) & (ModelVersion.name == name)
-
-
 def uri(model: Model, version: ModelVersion) -> str:
     return f"model://{model.name}/{version.name}"
 
@@ -135,32 +155,29 @@ def uri(model: Model, version: ModelVersion) -> str:
 def resolve(session: Session, project_id: str, ref: str | Ref) -> tuple[Model, ModelVersion]:
     """The version a reference names now (see the module's docstring for the order)."""
     parsed = ref if isinstance(ref, Ref) else parse_ref(ref, KIND)
-    model = get_model(session, project_id, parsed.name)
     if not parsed.version:
+        model = get_model(session, project_id, parsed.name)
         raise InvalidRequest(
             f"{parsed} names no version",
             hint=f"add a version or alias: model://{model.name}/v1, …/production or …/latest",
         )
     key = parsed.version
-    version = session.scalar(select(ModelVersion).where(_named(model.id, key)))
-    if version is None and key != LATEST:
-        version = session.scalar(
-            select(ModelVersion)
-            .join(Alias, Alias.version_id == ModelVersion.id)
-            .where(Alias.kind == KIND, Alias.owner_id == model.id, Alias.name == key)
-        )
+    # One query: the model by name, and the version by name, else by alias (or, for `latest`,
+    # the newest approved one).
+    row = session.execute(
+        _RESOLVE_LATEST if key == LATEST else _RESOLVE,
+        {"project_id": project_id, "name": parsed.name, "key": key},
+    ).one_or_none()
+    version: ModelVersion | None
+    if row is None:  # no such model: get_model raises NotFound, with a hint
+        model, version = get_model(session, project_id, parsed.name), None
+    else:
+        model, version = row
     if version is None and key == LATEST:
-        version = session.scalar(
-            select(ModelVersion)
-            .where(ModelVersion.model_id == model.id, ModelVersion.status == APPROVED)
-            .order_by(ModelVersion.counter.desc())
-            .limit(1)
+        raise NotFound(
+            f"model://{model.name}/latest names the newest approved version, and none is approved",
+            hint=f"`assay models versions {model.name}` lists them; approve one or name it (…/v1)",
         )
-        if version is None:
-            raise NotFound(
-                f"model://{model.name}/latest names the newest approved version, and none is approved",
-                hint=f"`assay models versions {model.name}` lists them; approve one or name it (…/v1)",
-            )
     if version is None:
         names = [v.name for v in versions_of(session, model.id)]
         names += list(aliases.current(session, KIND, model.id))
@@ -169,6 +186,43 @@ def resolve(session: Session, project_id: str, ref: str | Ref) -> tuple[Model, M
             hint=_hint(key, names, f"assay models versions {model.name}"),
         )
     return model, version
+
+
+def _resolve_statement(latest: bool) -> Select[Model, ModelVersion]:
+    """Model by (project, name) with the version ``key`` names, outer-joined (None: no such)."""
+    other = aliased(ModelVersion)
+    named = (
+        select(other.id)
+        .where(other.model_id == Model.id, other.name == bindparam("key"))
+        .correlate(Model)
+        .scalar_subquery()
+    )
+    if latest:
+        fallback = (
+            select(other.id)
+            .where(other.model_id == Model.id, other.status == APPROVED)
+            .order_by(other.counter.desc())
+            .limit(1)
+            .correlate(Model)
+            .scalar_subquery()
+        )
+    else:
+        fallback = (
+            select(Alias.version_id)
+            .where(Alias.kind == KIND, Alias.owner_id == Model.id, Alias.name == bindparam("key"))
+            .correlate(Model)
+            .scalar_subquery()
+        )
+    return (
+        select(Model, ModelVersion)
+        .outerjoin(ModelVersion, ModelVersion.id == func.coalesce(named, fallback))
+        .where(Model.project_id == bindparam("project_id"), Model.name == bindparam("name"))
+    )
+
+
+# Built once: building a statement costs more than running it on an indexed lookup.
+_RESOLVE = _resolve_statement(latest=False)
+_RESOLVE_LATEST = _resolve_statement(latest=True)
 
 
 def version_at(session: Session, model: Model, alias: str, when: datetime) -> ModelVersion | None:
@@ -181,15 +235,22 @@ def versions_of(
     limit: int | None = None,
 ) -> list[ModelVersion]:  # fmt: skip
     """Newest first."""
-    query = select(ModelVersion).where(ModelVersion.model_id == model_id)
-    if status is not None:
-        query = query.where(ModelVersion.status == status)
-    if tag is not None:
+    query = _versions_statement(status is not None, tag is not None, bool(limit))
+    params = {"model_id": model_id, "status": status, "tag": tag, "limit": limit}
+    return list(session.scalars(query, params))
+
+
+@functools.cache
+def _versions_statement(status: bool, tag: bool, limit: bool) -> Select[ModelVersion]:
+    query = select(ModelVersion).where(ModelVersion.model_id == bindparam("model_id"))
+    if status:
+        query = query.where(ModelVersion.status == bindparam("status"))
+    if tag:
         query = query.join(ModelVersionTag, ModelVersionTag.version_id == ModelVersion.id).where(
-            ModelVersionTag.model_id == model_id, ModelVersionTag.tag == tag
+            ModelVersionTag.model_id == bindparam("model_id"), ModelVersionTag.tag == bindparam("tag")
         )
     query = query.order_by(ModelVersion.counter.desc())
-    return list(session.scalars(query.limit(limit) if limit else query))
+    return query.limit(bindparam("limit", type_=Integer)) if limit else query
 
 
 def files_of(session: Session, version_id: str) -> list[ModelVersionFile]:
@@ -255,15 +316,35 @@ def search(
     session: Session, project_id: str, tag: str, *, limit: int = 50
 ) -> list[tuple[Model, ModelVersion]]:
     """Versions of any model carrying ``tag``, newest first."""
-    rows = session.execute(
-        select(Model, ModelVersion)
-        .join(ModelVersion, ModelVersion.model_id == Model.id)
-        .join(ModelVersionTag, ModelVersionTag.version_id == ModelVersion.id)
-        .where(Model.project_id == project_id, ModelVersionTag.tag == tag)
-        .order_by(ModelVersion.created_at.desc())
-        .limit(limit)
-    )
+    rows = session.execute(_SEARCH, {"project_id": project_id, "tag": tag, "limit": limit})
     return [(m, v) for m, v in rows]
+
+
+def _search_statement() -> Select[Model, ModelVersion]:
+    # From the tag rows of the project's models, through the covering (model_id, tag, version_id)
+    # index: both planners then start there, rather than from every version of a model. A tag
+    # row's model_id is its version's (create_version writes both); the join checks it anyway.
+    owned = aliased(Model)
+    return (
+        select(Model, ModelVersion)
+        .select_from(ModelVersionTag)
+        .join(
+            ModelVersion,
+            (ModelVersion.id == ModelVersionTag.version_id)
+            & (ModelVersion.model_id == ModelVersionTag.model_id),
+        )
+        .join(Model, Model.id == ModelVersion.model_id)
+        .where(
+            ModelVersionTag.model_id.in_(select(owned.id).where(owned.project_id == bindparam("project_id"))),
+            ModelVersionTag.tag == bindparam("tag"),
+            Model.project_id == bindparam("project_id"),
+        )
+        .order_by(ModelVersion.created_at.desc())
+        .limit(bindparam("limit", type_=Integer))
+    )
+
+
+_SEARCH = _search_statement()
 
 
 def _hint(wanted: str, known: list[str], listing: str) -> str:
