@@ -259,6 +259,9 @@ def test_baseline_gate_stops_a_regression_and_passes_an_improvement(
         "reads well",
     )
     assert [v["outcome"] for v in v1["verdicts"]] == ["no-baseline"]
+    assert {"step": "train-model", "inputs": {"training_data": ["dataset://domain-news/v1"]}}.items() <= (
+        v1["came_from"][0].items()
+    )
     train = _json(cli, root, "executions", "show", "2")
     assert [f["uri"] for f in train["inputs"]["training_data"]] == ["dataset://domain-news/v1"]
     between = datetime.now(UTC)
@@ -477,3 +480,35 @@ def test_version_names_numbers_and_latest_approved(db: Catalog) -> None:
         assert problems == []
         assert [v.name for v in models.by_execution(session, execution.id)] == ["v7"]
         assert models.by_execution(session, execution.id)[0].metrics == {"acc": 0.9}
+
+
+def test_two_writers_of_one_version_name_get_one_version_and_a_conflict(db: Catalog) -> None:
+    import threading
+
+    from assay.errors import Conflict
+
+    with db.transaction() as session:
+        project_id = ensure_project(session, "p").id
+        models.ensure_model(session, project_id, "m", "tester")
+    barrier = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def write(name: str) -> None:
+        barrier.wait()
+        try:
+            with db.transaction() as session:
+                model = models.get_model(session, project_id, "m")
+                models.create_version(session, model=model, name=name, files=[], actor="tester")
+            outcomes.append("created")
+        except Conflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in ("v3", "v3", "exp", "exp")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["conflict", "conflict", "created", "created"]
+    with db.read() as session:
+        model = models.get_model(session, project_id, "m")
+        assert sorted(v.name for v in models.versions_of(session, model.id)) == ["exp", "v3"]

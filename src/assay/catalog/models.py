@@ -75,13 +75,15 @@ def create_version(
     """A new version (``name`` None: the next number, ``v<N>``); ``Conflict`` if the name is taken."""
     if name:
         check_version_name(KIND, name)
-        if session.scalar(_VERSION_NAMED, {"model_id": model.id, "name": name}) is not None:
-            raise Conflict(
-                f"model://{model.name}/{name} exists already, and versions are immutable",
-                hint=f"write model://{model.name}/ for the next version number",
-            )
     numbered = NUMBERED.match(name or "")
+    # NOTE: allocating locks the model's row, so the name check below sees every version a
+    # concurrent creator committed: two writers of the same name get one version and a Conflict.
     counter = _allocate(session, model, int(numbered.group(1)) if numbered else None)
+    if name and session.scalar(_VERSION_NAMED, {"model_id": model.id, "name": name}) is not None:
+        raise Conflict(
+            f"model://{model.name}/{name} exists already, and versions are immutable",
+            hint=f"write model://{model.name}/ for the next version number",
+        )
     # The id and every column default are given here, so that the version, its files and the
     # event need one flush, not two (the unit of work inserts them in foreign-key order); it
     # leaves the version persistent on return, as before. The tag rows, which nothing reads
@@ -131,11 +133,6 @@ def _allocate(session: Session, model: Model, wanted: int | None) -> int:
         if loaded is not None:
             set_committed_value(loaded, "version_counter", counter)
         return counter
-    taken = session.scalar(
-        select(ModelVersion.id).where(ModelVersion.model_id == model.id, ModelVersion.counter == wanted)
-    )
-    if taken is not None:
-        raise Conflict(f"model://{model.name} already has a version number {wanted}")
     session.execute(
         update(Model)
         .where(Model.id == model.id)
@@ -145,6 +142,11 @@ def _allocate(session: Session, model: Model, wanted: int | None) -> int:
         .where(Model.id == model.id)
         .values(version_counter=func.greatest(Model.version_counter, wanted))
     )
+    taken = session.scalar(
+        select(ModelVersion.id).where(ModelVersion.model_id == model.id, ModelVersion.counter == wanted)
+    )
+    if taken is not None:
+        raise Conflict(f"model://{model.name} already has a version number {wanted}")
     return wanted
 
 

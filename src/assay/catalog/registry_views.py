@@ -82,6 +82,7 @@ def describe_model_version(
             "source_execution": source,
             "pipeline_run": {"counter": run.counter, "pipeline": run.pipeline} if run else None,
             "inputs": _inputs_of(session, version.source_execution_id),
+            "came_from": _came_from(session, version),
             "card": [
                 {"kind": e.kind, "author": e.author, "at": _time(e.created_at), **e.body}
                 for e in models.card_of(session, version.id)
@@ -107,6 +108,33 @@ def _inputs_of(session: Session, execution_id: str | None) -> dict[str, list[str
         if row.uri not in refs:
             refs.append(row.uri)
     return found
+
+
+def _came_from(session: Session, version: ModelVersion) -> list[dict[str, Any]]:
+    """The executions behind a version — its pipeline run's, up to the producer — with the
+    dataset and model versions each received (full lineage walks come with catalog/lineage)."""
+    if version.source_execution_id is None:
+        return []
+    source = session.get_one(Execution, version.source_execution_id)
+    chain = [source]
+    if source.pipeline_run_id is not None:
+        chain = [*executions.run_executions_before(session, source.pipeline_run_id, source.counter), source]
+    shown = []
+    for execution in chain:
+        refs = {
+            name: [uri for uri in uris if uri.startswith(("dataset://", "model://"))]
+            for name, uris in _inputs_of(session, execution.id).items()
+        }
+        shown.append(
+            {
+                "execution": f"exec-{execution.id}",
+                "counter": execution.counter,
+                "step": execution.step,
+                "node": execution.pipeline_node,
+                "inputs": {name: uris for name, uris in refs.items() if uris},
+            }
+        )
+    return shown
 
 
 def describe_dataset(session: Session, dataset: Dataset, *, full: bool = True) -> dict[str, Any]:

@@ -111,8 +111,15 @@ def version_card(console: Console, view: dict[str, Any]) -> None:
             console.print(f"[dim]{key}[/] {value}")
     _key_values(console, "Metrics", view["metrics"])
     _key_values(console, "Properties", view["properties"])
+    came_from = [(e, name, ref) for e in view.get("came_from", []) for name, refs in e["inputs"].items()
+                 for ref in refs]  # fmt: skip
+    if came_from:
+        table = _table("execution", "step", "input", "version", title="Came from (as resolved when each ran)")
+        for execution, name, ref in came_from:
+            table.add_row(f"#{execution['counter']}", execution["step"], name, escape(ref))
+        console.print(table)
     if view["inputs"]:
-        table = _table("input", "from", title="Inputs (as resolved when it ran)")
+        table = _table("input", "from", title="Inputs of the producing execution")
         for name, refs in view["inputs"].items():
             for ref in refs:
                 table.add_row(name, escape(ref))
