@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from assay.catalog import edges
 from assay.catalog.events import record_event
 from assay.catalog.registry_tables import Alias, AliasMove
 from assay.catalog.tables import utcnow
@@ -69,6 +70,9 @@ def move_alias(
         moved_by=actor, moved_at=now, reason=reason,
     )  # fmt: skip
     session.add(move)
+    if kind == "model" and previous is not None and version_id is not None:
+        edges.record_edge(session, project_id, edges.REPLACED, (edges.MODEL_VERSION, previous),
+                          (edges.MODEL_VERSION, version_id), name)  # fmt: skip
     record_event(
         session, project_id, f"{kind}.alias.moved", f"{kind}://{owner_name}/{name}", actor,
         {"alias": name, "version_id": version_id, "version": version_name,

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from assay.catalog import aliases
+from assay.catalog import aliases, edges
 from assay.catalog.events import record_event
 from assay.catalog.registry_tables import Alias, Dataset, DatasetVersion, DatasetVersionFile
 from assay.catalog.tables import Datum, utcnow
@@ -93,6 +93,10 @@ def create_version(
     except IntegrityError as exc:  # another writer made the same version a moment ago
         raise Conflict(f"dataset://{dataset.name}/{version.name} exists already") from exc
     session.add_all(DatasetVersionFile(version_id=version.id, datum_id=d, name=n) for n, d in listed.items())
+    node = (edges.DATASET_VERSION, version.id)
+    edges.record_edges(
+        session, dataset.project_id, [(edges.CONTAINS, (edges.DATUM, d), node, n) for n, d in listed.items()]
+    )
     record_event(
         session, dataset.project_id, "dataset.version.created", uri(dataset, version), actor,
         {"dataset": dataset.name, "version": version.name, "files": len(listed),

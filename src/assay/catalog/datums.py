@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from assay.catalog import edges
 from assay.catalog.events import record_event
 from assay.catalog.tables import Datum, DatumAlias, utcnow
 from assay.errors import InvalidRequest, NotFound
@@ -41,6 +42,9 @@ def create_datum(
     )
     session.add(datum)
     session.flush()
+    if output_execution_id is not None:
+        edges.record_edge(session, project_id, edges.PRODUCED, (edges.EXECUTION, output_execution_id),
+                          (edges.DATUM, datum.id))  # fmt: skip
     return datum
 
 

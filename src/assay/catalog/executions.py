@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from assay.catalog import edges
 from assay.catalog.events import record_event
 from assay.catalog.projects import next_execution_counter
 from assay.catalog.refs import by_ref
@@ -18,6 +19,16 @@ from assay.catalog.tables import Datum, Execution, ExecutionInput, ExecutionMeta
 #: statuses, as Valohai names them; the last three are final
 CREATED, STARTED, COMPLETED, ERROR, STOPPED = "created", "started", "completed", "error", "stopped"
 FINAL_STATUSES = frozenset({COMPLETED, ERROR, STOPPED})
+
+
+@dataclass(frozen=True)
+class PipelinePlace:
+    """Where an execution sits in a pipeline run."""
+
+    run_id: str
+    node: str
+    attempt: int
+    index: int = 0
 
 
 def create_execution(
@@ -32,6 +43,7 @@ def create_execution(
     execution_dir: str,
     actor: str,
     execution_id: str | None = None,
+    pipeline: PipelinePlace | None = None,
 ) -> Execution:
     execution = Execution(
         id=execution_id or new_id(),
@@ -49,8 +61,14 @@ def create_execution(
         log_path="",
         created_at=utcnow(),
     )
+    if pipeline is not None:
+        execution.pipeline_run_id, execution.pipeline_node = pipeline.run_id, pipeline.node
+        execution.attempt, execution.pipeline_index = pipeline.attempt, pipeline.index
     session.add(execution)
     session.flush()
+    if pipeline is not None:
+        edges.record_edge(session, project_id, edges.CONTAINS, (edges.PIPELINE_RUN, pipeline.run_id),
+                          (edges.EXECUTION, execution.id), pipeline.node)  # fmt: skip
     record_event(
         session,
         project_id,
@@ -63,7 +81,44 @@ def create_execution(
 
 
 def record_inputs(session: Session, execution_id: str, rows: Iterable[dict[str, Any]]) -> None:
-    session.add_all(ExecutionInput(execution_id=execution_id, **row) for row in rows)
+    """The files an execution received, and the lineage edges saying so: every datum it used,
+    and every dataset or model version it used (by the reference it resolved to)."""
+    listed = list(rows)
+    session.add_all(ExecutionInput(execution_id=execution_id, **row) for row in listed)
+    execution = session.get_one(Execution, execution_id)
+    target = (edges.EXECUTION, execution_id)
+    found: list[tuple[str, edges.Node, edges.Node, str | None]] = []
+    seen: set[tuple[str, str]] = set()
+    for row in listed:
+        found.append((edges.USED, (edges.DATUM, row["datum_id"]), target, row["input_name"]))
+        uri = str(row["uri"])
+        if uri.startswith(("dataset://", "model://")) and (row["input_name"], uri) not in seen:
+            seen.add((row["input_name"], uri))
+            version = _version_node(session, execution.project_id, uri)
+            if version is not None:
+                found.append((edges.USED, version, target, row["input_name"]))
+    edges.record_edges(session, execution.project_id, found)
+
+
+def _version_node(session: Session, project_id: str, uri: str) -> edges.Node | None:
+    """The dataset or model version a resolved reference (``dataset://name/v1``) names."""
+    from assay.catalog.registry_tables import Dataset, DatasetVersion, Model, ModelVersion
+
+    scheme, _, rest = uri.partition("://")
+    name, _, version = rest.partition("/")
+    if scheme == "dataset":
+        found = session.scalar(
+            select(DatasetVersion.id)
+            .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
+            .where(Dataset.project_id == project_id, Dataset.name == name, DatasetVersion.name == version)
+        )
+        return None if found is None else (edges.DATASET_VERSION, found)
+    found = session.scalar(
+        select(ModelVersion.id)
+        .join(Model, Model.id == ModelVersion.model_id)
+        .where(Model.project_id == project_id, Model.name == name, ModelVersion.name == version)
+    )
+    return None if found is None else (edges.MODEL_VERSION, found)
 
 
 def start_execution(session: Session, execution: Execution, *, log_path: str, actor: str) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from assay.catalog import edges
 from assay.catalog.events import record_event
 from assay.catalog.tables import Gate, PipelineRun, utcnow
 from assay.errors import Conflict, NotFound
@@ -65,6 +66,8 @@ def decide_gate(
             f"at {gate.decided_at.isoformat() if gate.decided_at else '?'}",
             hint="a gate is decided once",
         )
+    edges.record_edge(session, run.project_id, edges.DECIDED, (edges.GATE, gate.id),
+                      (edges.PIPELINE_NODE, f"{run.id}:{node}"), decision)  # fmt: skip
     record_event(session, run.project_id, f"gate.{decision}", f"gate:{gate.id}", actor,
                  {"run": run.counter, "node": node, "comment": comment})  # fmt: skip
     session.refresh(gate)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from assay.catalog import aliases
+from assay.catalog import aliases, edges
 from assay.catalog.events import record_event
 from assay.catalog.registry_tables import (
     Alias,
@@ -95,13 +95,21 @@ def create_version(
         pipeline_run_id=pipeline_run_id, created_by=actor, created_at=utcnow(),
     )  # fmt: skip
     session.add(version)
-    session.add_all(ModelVersionFile(version_id=version.id, datum_id=d, name=n) for n, d in files)
+    listed = list(files)
+    session.add_all(ModelVersionFile(version_id=version.id, datum_id=d, name=n) for n, d in listed)
     record_event(
         session, model.project_id, "model.version.created", uri(model, version), actor,
         {"model": model.name, "version": version.name, "counter": counter, "tags": version.tags,
          "metrics": version.metrics, "execution_id": source_execution_id},
     )  # fmt: skip
     session.flush()
+    node = (edges.MODEL_VERSION, version.id)
+    found: list[tuple[str, edges.Node, edges.Node, str | None]] = [
+        (edges.CONTAINS, (edges.DATUM, d), node, n) for n, d in listed
+    ]
+    if source_execution_id is not None:
+        found.append((edges.BUILT_FROM, (edges.EXECUTION, source_execution_id), node, None))
+    edges.record_edges(session, model.project_id, found)
     if version.tags:
         rows = [{"version_id": version.id, "tag": t, "model_id": model.id} for t in version.tags]
         session.connection().execute(_INSERT_TAG, rows)
@@ -143,10 +151,14 @@ def _allocate(session: Session, model: Model, wanted: int | None) -> int:
         .values(version_counter=func.greatest(Model.version_counter, wanted))
     )
     taken = session.scalar(
-        select(ModelVersion.id).where(ModelVersion.model_id == model.id, ModelVersion.counter == wanted)
+        select(ModelVersion.name).where(ModelVersion.model_id == model.id, ModelVersion.counter == wanted)
     )
     if taken is not None:
-        raise Conflict(f"model://{model.name} already has a version number {wanted}")
+        said = "exists already" if taken == f"v{wanted}" else f"cannot be made: number {wanted} is {taken!r}"
+        raise Conflict(
+            f"model://{model.name}/v{wanted} {said}, and versions are immutable",
+            hint=f"write model://{model.name}/ for the next version number",
+        )
     return wanted
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from assay.catalog import aliases, datasets, executions, models, promotion
+from assay.catalog import aliases, datasets, executions, flags, models, promotion
 from assay.catalog.tables import Datum, Execution
 from assay.catalog.uris import Ref, parse_ref
 from assay.errors import AssayError
@@ -226,6 +226,7 @@ def _create_model_version(
         release_note="\n".join(group.notes) or None, source_execution_id=execution.id,
         pipeline_run_id=execution.pipeline_run_id,
     )  # fmt: skip
+    flags.mark_new_version(session, execution.project_id, version, actor)
     if execution.pipeline_run_id is not None:
         promotion.version_created_in_run(session, model, version, promote_alias=promote_alias)
     return models.uri(model, version)

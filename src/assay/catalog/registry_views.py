@@ -9,7 +9,7 @@ from typing import Any, TypeGuard
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from assay.catalog import aliases, datasets, executions, models, verdicts
+from assay.catalog import aliases, datasets, executions, lineage_views, models, verdicts
 from assay.catalog.registry_tables import (
     Dataset,
     DatasetVersion,
@@ -83,6 +83,7 @@ def describe_model_version(
             "pipeline_run": {"counter": run.counter, "pipeline": run.pipeline} if run else None,
             "inputs": _inputs_of(session, version.source_execution_id),
             "came_from": _came_from(session, version),
+            "flags": lineage_views.flags_of_version(session, version.id),
             "card": [
                 {"kind": e.kind, "author": e.author, "at": _time(e.created_at), **e.body}
                 for e in models.card_of(session, version.id)

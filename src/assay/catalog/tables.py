@@ -253,4 +253,5 @@ class Gate(Base):
 
 
 # The registry's tables share this metadata (imported last: they build on the classes above).
+from assay.catalog import lineage_tables as _lineage_tables  # noqa: E402,F401
 from assay.catalog import registry_tables as _registry_tables  # noqa: E402,F401

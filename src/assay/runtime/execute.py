@@ -137,12 +137,10 @@ def run_execution(request: ExecutionRequest, runtime: Runtime) -> ExecutionResul
             session, project_id=runtime.project_id, step=step.name, image=step.image, command=script,
             parameters=values, inputs=_inputs_summary(staged), execution_dir=str(folder.root),
             actor=runtime.actor, execution_id=execution_id,
+            pipeline=None if request.pipeline is None else executions.PipelinePlace(
+                request.pipeline.run_id, request.pipeline.node, request.pipeline.attempt,
+                request.pipeline.index),
         )  # fmt: skip
-        if request.pipeline is not None:
-            execution.pipeline_run_id = request.pipeline.run_id
-            execution.pipeline_node = request.pipeline.node
-            execution.attempt = request.pipeline.attempt
-            execution.pipeline_index = request.pipeline.index
         executions.record_inputs(session, execution_id, _input_rows(staged))
     prepared = _Prepared(values, staged, script, env_values, python_env, files, note, baseline)
     try:
