@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from assay.cli import datasets, datums, executions, lint, models, pipeline, run
+from assay.cli import datasets, datums, executions, lineage, lint, models, pipeline, run
 from assay.cli.context import State
 
 app = typer.Typer(
@@ -41,6 +41,9 @@ app.add_typer(
     models.app, name="models", help="The model catalog: versions, cards, approval, aliases, reviews."
 )
 app.add_typer(datasets.app, name="datasets", help="Datasets: versions of sets of files; create, show, alias.")
+app.add_typer(
+    lineage.app, name="lineage", help="Lineage: what was built from a piece of data, where a model came from."
+)
 
 
 def main() -> None:

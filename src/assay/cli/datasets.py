@@ -11,9 +11,18 @@ from typing import Annotated
 
 import typer
 
-from assay.cli import render_registry
+from assay.cli import render_lineage, render_registry
 from assay.cli.aliases import alias_app
-from assay.cli.context import catalog_for, console, handles_errors, print_json, project, project_id, reading
+from assay.cli.context import (
+    catalog_for,
+    console,
+    handles_errors,
+    print_json,
+    project,
+    project_id,
+    reading,
+    writing,
+)
 
 KIND = "dataset"
 
@@ -119,3 +128,58 @@ def create(
         print_json(view)
     else:
         render_registry.dataset_version_detail(console, view)
+
+
+@app.command("flag")
+@handles_errors
+def flag(
+    ref: Annotated[str, typer.Argument(help="The flawed version: dataset://NAME/VERSION.")],
+    reason: Annotated[str, typer.Option("--reason", "-r", help="What is wrong with it.")],
+    demote: Annotated[
+        bool,
+        typer.Option(
+            "--demote", help="Move aliases held by affected versions to the newest unaffected approved one."
+        ),
+    ] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Flag a dataset version as flawed: every model version built from it is marked."""
+    from assay.catalog.flags import flag_dataset
+    from assay.project import current_user
+
+    with writing() as (session, pid):
+        result = flag_dataset(session, pid, _full(ref), reason=reason, actor=current_user(), demote=demote)
+    if as_json:
+        print_json(result)
+        return
+    render_lineage.flags(console, [result["flag"]])
+    console.print(
+        f"{len(result['affected'])} model version(s) marked: {', '.join(result['affected']) or 'none'}"
+    )
+    for move in result["demoted"]:
+        console.print(f"moved {move['alias']} of {move['model']}: {move['from']} → {move['to']}")
+    for entry in result["left"]:
+        console.print(f"[yellow]{entry['alias']} stays on {entry['from']}[/]: {entry['note']}")
+
+
+@app.command("unflag")
+@handles_errors
+def unflag(
+    ref: Annotated[str, typer.Argument(help="A flagged version: dataset://NAME/VERSION.")],
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why the flag is lifted.")],
+    as_json: AsJson = False,
+) -> None:
+    """Lift a dataset version's flag (recorded; the flag's history stays)."""
+    from assay.catalog.flags import unflag_dataset
+    from assay.project import current_user
+
+    with writing() as (session, pid):
+        result = unflag_dataset(session, pid, _full(ref), reason=reason, actor=current_user())
+    if as_json:
+        print_json(result)
+    else:
+        render_lineage.flags(console, [result])
+
+
+def _full(ref: str) -> str:
+    return ref if ref.startswith("dataset://") else f"dataset://{ref}"

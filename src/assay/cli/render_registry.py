@@ -92,6 +92,9 @@ def version_card(console: Console, view: dict[str, Any]) -> None:
     as_of = view.get("as_of")
     if as_of:
         console.print(f"[dim]{as_of['alias']} at {as_of['at']} →[/]")
+    from assay.cli.render_lineage import flags
+
+    flags(console, view.get("flags", []))
     line = f"[bold]{view['uri']}[/] — {status_text(view['status'])}"
     if view["status_by"]:
         line += f" by {escape(view['status_by'])} at {_when(view['status_at'])}"

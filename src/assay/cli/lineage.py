@@ -1,0 +1,89 @@
+"""``assay lineage``: what came of a piece of data, and where a model came from.
+
+References: ``dataset://NAME/VERSION``, ``model://NAME/VERSION``, ``datum://ID``, an execution
+(``#12``, ``exec-<id>``) or a pipeline run (``pipeline:3``).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+
+from assay.cli import render_lineage
+from assay.cli.context import console, handles_errors, print_json, reading
+
+app = typer.Typer(no_args_is_help=True)
+
+
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+    dot = "dot"
+
+
+FormatOption = Annotated[Format, typer.Option("--format", "-f", help="text, json or dot (Graphviz).")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (same as --format json).")]
+Depth = Annotated[int | None, typer.Option("--depth", min=1, help="Follow at most this many edges.")]
+Ref = Annotated[str, typer.Argument(help="dataset://…, model://…, datum://…, #N or pipeline:N.")]
+
+
+@app.command("affected")
+@handles_errors
+def affected(ref: Ref, depth: Depth = None, fmt: FormatOption = Format.text, as_json: AsJson = False) -> None:
+    """Every model version built from REF, directly or through intermediate outputs, grouped by
+    the input through which the data entered — with executions, runs, aliases and status."""
+    from assay.catalog import lineage_graph, lineage_views
+
+    with reading() as (session, pid):
+        if fmt == Format.dot:
+            _dot(lineage_graph.graph(session, pid, ref, "down", depth))
+            return
+        view = lineage_views.affected(session, pid, ref, depth)
+    _print(view, fmt, as_json, render_lineage.affected)
+
+
+@app.command("show")
+@handles_errors
+def show(ref: Ref, depth: Depth = None, fmt: FormatOption = Format.text, as_json: AsJson = False) -> None:
+    """The chain upstream of REF: datasets, models, executions (parameters, commit, image), gate
+    decisions and who made them, and the version it replaced."""
+    from assay.catalog import lineage_graph, lineage_views
+
+    with reading() as (session, pid):
+        if fmt == Format.dot:
+            _dot(lineage_graph.graph(session, pid, ref, "up", depth))
+            return
+        view = lineage_views.show(session, pid, ref, depth)
+    _print(view, fmt, as_json, render_lineage.show)
+
+
+@app.command("graph")
+@handles_errors
+def graph(
+    ref: Ref,
+    upstream: Annotated[bool, typer.Option("--upstream/--downstream", help="Which way to walk.")] = False,
+    depth: Depth = None,
+    fmt: FormatOption = Format.json,
+) -> None:
+    """Every node and recorded edge upstream or downstream of REF (JSON, or dot)."""
+    from assay.catalog import lineage_graph
+
+    with reading() as (session, pid):
+        view = lineage_graph.graph(session, pid, ref, "up" if upstream else "down", depth)
+    if fmt == Format.dot:
+        _dot(view)
+    else:
+        print_json(view)
+
+
+def _print(view: dict[str, Any], fmt: Format, as_json: bool, render: Any) -> None:
+    if as_json or fmt == Format.json:
+        print_json(view)
+    else:
+        render(console, view)
+
+
+def _dot(view: dict[str, Any]) -> None:
+    print(render_lineage.dot(view), end="")  # plain text for Graphviz
