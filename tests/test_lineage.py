@@ -193,3 +193,31 @@ def test_bad_lineage_references_are_clear(cli: CliRunner, history: Path) -> None
     result = cli.invoke(app, ["-C", str(history), "lineage", "show", "s3://bucket/x"])
     assert result.exit_code == 2
     assert "not a reference lineage knows" in result.output
+
+
+def test_upgrading_an_older_catalog_derives_the_same_edges_from_its_records(
+    cli: CliRunner, history: Path, database_url: str
+) -> None:
+    from sqlalchemy import text
+
+    from assay.catalog import Catalog
+
+    query = text("SELECT kind, src_kind, src_id, dst_kind, dst_id, label FROM lineage_edges")
+    catalog = Catalog.open(database_url)
+    with catalog.engine.begin() as connection:
+        recorded = sorted(tuple(row) for row in connection.execute(query))
+        for table in ("model_version_flags", "dataset_flags", "lineage_edges"):
+            connection.execute(text(f"DROP TABLE {table}"))
+        connection.execute(text("UPDATE alembic_version SET version_num = '0003'"))
+    catalog.close()
+    upgraded = Catalog.open(database_url)  # migrates 0003 → 0004, deriving the edges
+    with upgraded.engine.begin() as connection:
+        derived = sorted(tuple(row) for row in connection.execute(query))
+    upgraded.close()
+    assert len(recorded) > 20
+    assert derived == recorded
+    view = _json(cli, history, "lineage", "affected", "dataset://evaluation-prompts/v2")
+    assert sorted(v["ref"] for v in view["model_versions"]) == [
+        "model://summarizer/v2",
+        "model://summarizer/v3",
+    ]
