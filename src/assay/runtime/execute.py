@@ -30,6 +30,7 @@ from assay.errors import AssayError, InvalidRequest
 from assay.project import Project
 from assay.runtime import contract, envs, inputs, layout, process, provenance, reuse
 from assay.runtime.contract import Paths, PipelineContext
+from assay.runtime.openlineage import LineageEmitter
 from assay.runtime.outputs import CollectedOutputs, OutputFile, collect_outputs
 from assay.runtime.sandbox import NO_SANDBOX_WARNING, VALOHAI, Sandbox
 from assay.spec.model import Step
@@ -67,6 +68,8 @@ class Runtime:
     on_line: process.LogCallback | None = None
     on_warning: Callable[[str], None] | None = None
     settings: Settings = field(default_factory=Settings)
+    #: OpenLineage events (docs/openlineage.md): set up from ``settings`` on first use, off by default
+    lineage: LineageEmitter = field(default_factory=LineageEmitter, repr=False)
     _project_id: str | None = field(default=None, repr=False)
     _warned_no_sandbox: bool = field(default=False, repr=False)
 
@@ -207,6 +210,7 @@ def _run_recorded(
         executions.start_execution(
             session, _attach(session, execution), log_path=str(folder.log), actor=runtime.actor
         )
+    runtime.lineage.started(runtime, execution, request.pipeline, prepared.staged)
     if script.startswith("#!"):  # the script names its own interpreter
         folder.script.write_text(script)
         folder.script.chmod(0o755)
@@ -440,6 +444,7 @@ def _finish(
             environment=environment, problems=list(problems), metadata=metadata, actor=runtime.actor,
         )  # fmt: skip
     collected.problems[:] = problems
+    runtime.lineage.finished(runtime, execution, status, message, records)
     return records
 
 
