@@ -4,28 +4,34 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test check lint typecheck pytest sandbox bench clean
+.PHONY: demo demo-quickstart test check lint typecheck pytest sandbox bench clean
 
-DEMO := cd examples/quickstart && ../../$(BIN)/assay
-
+# The main job: examples/genai-summarizer's whole story (retrain, evaluate against production,
+# stop a regression, approve, promote, trace a flawed dataset), offline, on the CPU.
 demo: $(STAMP) sandbox
+	ASSAY=$(CURDIR)/$(BIN)/assay examples/genai-summarizer/story.sh
+
+# The small tabular example: one step, then a pipeline with a gate.
+QUICKSTART := cd examples/quickstart && ../../$(BIN)/assay
+
+demo-quickstart: $(STAMP) sandbox
 	@echo "== 1. Check the project's valohai.yaml"
-	$(DEMO) lint
+	$(QUICKSTART) lint
 	@echo "== 2. Run its train step: inputs, parameters, live log, metadata, outputs"
-	$(DEMO) run train --param epochs=120 --param learning_rate=0.2
+	$(QUICKSTART) run train --param epochs=120 --param learning_rate=0.2
 	@echo "== 3. The model file, found by the alias its metadata gave it"
-	$(DEMO) datums show datum://house-price-model
+	$(QUICKSTART) datums show datum://house-price-model
 	@echo "== 4. Retrain, evaluate and stop at the approval gate: no process waits there"
-	$(DEMO) pipeline run train-evaluate-promote --quiet
+	$(QUICKSTART) pipeline run train-evaluate-promote --quiet
 	@echo "== 5. A reviewer approves; the run continues and promotes the model"
 	cd examples/quickstart && ASSAY_USER=alice ../../$(BIN)/assay pipeline approve latest promote \
 	  --comment "RMSE within budget"
-	$(DEMO) datums show datum://production-model
+	$(QUICKSTART) datums show datum://production-model
 	@echo "== 6. The approval made it a version in the model catalog, now in production"
-	$(DEMO) models show house-prices/production
+	$(QUICKSTART) models show house-prices/production
 	@echo "== 7. Everything is recorded"
-	$(DEMO) pipeline list
-	$(DEMO) executions list
+	$(QUICKSTART) pipeline list
+	$(QUICKSTART) executions list
 
 test: $(STAMP) sandbox check pytest
 
