@@ -274,6 +274,8 @@ def test_baseline_gate_stops_a_regression_and_passes_an_improvement(
     assert "baseline model://summarizer/v1" in run["message"]
     evaluated = _json(cli, root, "executions", "show", "latest")
     assert evaluated["step"] == "evaluate-model"
+    shown = _invoke(cli, root, "executions", "show", "latest")[1]
+    assert "Verdict fail against model://summarizer/v1" in shown
     assert "baseline is model://summarizer/v1 0.4" in Path(evaluated["log_path"]).read_text()
     (verdict,) = evaluated["verdicts"]
     assert verdict["outcome"] == "fail"

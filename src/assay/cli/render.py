@@ -85,8 +85,16 @@ def execution_detail(console: Console, view: dict[str, Any]) -> None:
         for datum in outputs:
             table.add_row(datum["name"], human_size(datum["size"]), datum["uri"], datum["sha256"][:12])
         console.print(table)
+    made = [*(view.get("model_versions") or []), *(view.get("dataset_versions") or [])]
+    if made:
+        console.print("[bold]created[/] " + ", ".join(made))
+    if view.get("verdicts"):
+        from assay.cli.render_registry import verdict_table
+
+        for verdict in view["verdicts"]:
+            verdict_table(console, verdict)
     for problem in view.get("problems") or []:
-        console.print(f"[yellow]problem:[/] {problem}")
+        console.print(f"[yellow]problem:[/] {escape(problem)}")
 
 
 def _mapping(console: Console, title: str, values: dict[str, Any]) -> None:
