@@ -8,20 +8,33 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from assay.catalog import aliases, gates, lineage
+from assay.catalog import lineage
 from assay.catalog.edges import DATASET_VERSION, DATUM, EXECUTION, MODEL_VERSION, Node
 from assay.catalog.lineage_tables import DatasetFlag
-from assay.catalog.tables import PipelineRun
+from assay.catalog.registry_tables import Alias
+from assay.catalog.tables import Gate, PipelineRun
 
 
 def affected(session: Session, project_id: str, ref: str, depth: int | None = None) -> dict[str, Any]:
     start = lineage.node_of(session, project_id, ref)
     reached = lineage.walk(session, start, "down", depth)
-    wanted = [(r.kind, r.id) for r in reached if r.kind in (EXECUTION, MODEL_VERSION) or r.depth == 1]
-    facts = lineage.refs(session, [start, *wanted])
     first = [r for r in reached if r.depth == 1 and r.kind == EXECUTION]
     versions = [r for r in reached if r.kind == MODEL_VERSION]
-    shown = [_version(session, facts, r) for r in versions]
+    facts = lineage.refs(session, [start, *((MODEL_VERSION, r.id) for r in versions)])
+    # The executions shown: those that used it directly, and those the versions were built by
+    # (when the walk reached them) — not every execution on the way.
+    walked = {r.id for r in reached if r.kind == EXECUTION} | ({start[1]} if start[0] == EXECUTION else set())
+    sources = {str(facts[(MODEL_VERSION, r.id)]["source_execution_id"]) for r in versions} & walked
+    shown_executions = [
+        (EXECUTION, i) for i in sorted({r.id for r in first} | sources) if (EXECUTION, i) != start
+    ]
+    facts.update(lineage.refs(session, shown_executions))
+    version_facts = {r.id: facts[(MODEL_VERSION, r.id)] for r in versions}
+    held = _aliases_on(session, {v: str(f["model_id"]) for v, f in version_facts.items()})
+    runs = _run_counters(
+        session, {str(f["pipeline_run_id"]) for f in version_facts.values() if f["pipeline_run_id"]}
+    )
+    shown = [_version(facts, r, held.get(r.id, []), runs) for r in versions]
     by_how: dict[str, list[str]] = {}
     for entry in shown:
         for how in entry["how"] or ["(no input name)"]:
@@ -37,19 +50,44 @@ def affected(session: Session, project_id: str, ref: str, depth: int | None = No
     }
 
 
-def _version(session: Session, facts: dict[Node, dict[str, Any]], reached: lineage.Reached) -> dict[str, Any]:
+def _aliases_on(session: Session, models_of: dict[str, str]) -> dict[str, list[str]]:
+    """Version id → the names of the aliases of its model (``models_of``) that point at it."""
+    held: dict[str, list[str]] = {}
+    for chunk in lineage._chunks(sorted(models_of)):
+        rows = session.execute(
+            select(Alias.owner_id, Alias.name, Alias.version_id).where(
+                Alias.kind == "model", Alias.version_id.in_(chunk)
+            )
+        )
+        for owner_id, name, version_id in rows:
+            if models_of.get(version_id) == owner_id:
+                held.setdefault(version_id, []).append(name)
+    return held
+
+
+def _run_counters(session: Session, run_ids: set[str]) -> dict[str, int]:
+    """Pipeline run id → its counter."""
+    counters: dict[str, int] = {}
+    for chunk in lineage._chunks(sorted(run_ids)):
+        rows = session.execute(select(PipelineRun.id, PipelineRun.counter).where(PipelineRun.id.in_(chunk)))
+        counters.update({str(run_id): int(counter) for run_id, counter in rows})
+    return counters
+
+
+def _version(
+    facts: dict[Node, dict[str, Any]], reached: lineage.Reached, held: list[str], runs: dict[str, int]
+) -> dict[str, Any]:
     fact = facts[(MODEL_VERSION, reached.id)]
-    held = aliases.current(session, "model", str(fact["model_id"]))
     source = facts.get((EXECUTION, str(fact["source_execution_id"])))
-    run = session.get(PipelineRun, fact["pipeline_run_id"]) if fact["pipeline_run_id"] else None
+    run = runs.get(fact["pipeline_run_id"]) if fact["pipeline_run_id"] else None
     return {
         "ref": fact["ref"],
         "status": fact["status"],
-        "aliases": sorted(a for a, v in held.items() if v == reached.id),
+        "aliases": sorted(held),
         "how": sorted(reached.how),
         "depth": reached.depth,
         "source_execution": _execution(source) if source else None,
-        "pipeline_run": f"pipeline:{run.counter}" if run else None,
+        "pipeline_run": f"pipeline:{run}" if run is not None else None,
     }
 
 
@@ -90,23 +128,24 @@ def _plain(facts: dict[Node, dict[str, Any]], reached: lineage.Reached) -> dict[
 
 def _decisions(session: Session, project_id: str, runs: set[str]) -> list[dict[str, Any]]:
     found = []
-    for counter in sorted(runs, key=int):
-        run = session.scalar(
-            select(PipelineRun).where(
-                PipelineRun.project_id == project_id, PipelineRun.counter == int(counter)
+    for chunk in lineage._chunks(sorted(runs, key=int)):
+        rows = session.execute(
+            select(
+                PipelineRun.counter, Gate.node, Gate.status, Gate.decided_by, Gate.decided_at, Gate.comment
             )
+            .join(Gate, Gate.run_id == PipelineRun.id)
+            .where(PipelineRun.project_id == project_id, PipelineRun.counter.in_([int(c) for c in chunk]))
+            .order_by(PipelineRun.counter, Gate.node)
         )
-        if run is None:
-            continue
-        for gate in gates.gates_of(session, run.id).values():
+        for counter, node, status, decided_by, decided_at, comment in rows:
             found.append(
                 {
-                    "pipeline_run": f"pipeline:{run.counter}",
-                    "node": gate.node,
-                    "decision": gate.status,
-                    "by": gate.decided_by,
-                    "at": gate.decided_at.isoformat() if gate.decided_at else None,
-                    "comment": gate.comment,
+                    "pipeline_run": f"pipeline:{counter}",
+                    "node": node,
+                    "decision": status,
+                    "by": decided_by,
+                    "at": decided_at.isoformat() if decided_at else None,
+                    "comment": comment,
                 }
             )
     return found
