@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from assay.catalog import edges
@@ -16,6 +18,7 @@ from assay.catalog.events import record_event
 from assay.catalog.registry_tables import Alias, AliasMove
 from assay.catalog.tables import utcnow
 from assay.catalog.uris import check_alias_name
+from assay.errors import InvalidRequest
 
 # Built once: building a statement costs about what running this one does.
 _CURRENT = (
@@ -53,16 +56,21 @@ def move_alias(
         assert alias is not None
         session.delete(alias)
     elif alias is None:
-        session.add(
-            Alias(
-                kind=kind,
-                owner_id=owner_id,
-                name=name,
-                version_id=version_id,
-                updated_by=actor,
-                updated_at=now,
-            )
-        )
+        _check_not_a_version(session, kind, owner_id, owner_name, name)
+        values = {"kind": kind, "owner_id": owner_id, "name": name, "version_id": version_id,
+                  "updated_by": actor, "updated_at": now}  # fmt: skip
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        inserted = session.execute(
+            insert(_ALIASES)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["kind", "owner_id", "name"])
+            .returning(_ALIASES.c.id)
+        ).first()
+        if inserted is None:  # a concurrent writer created it a moment ago: move it from there
+            return move_alias(
+                session, project_id=project_id, kind=kind, owner_id=owner_id, owner_name=owner_name,
+                name=name, version_id=version_id, actor=actor, reason=reason, version_name=version_name,
+            )  # fmt: skip
     else:
         alias.version_id, alias.updated_by, alias.updated_at = version_id, actor, now
     move = AliasMove(
@@ -79,6 +87,30 @@ def move_alias(
          "previous_version_id": previous, "reason": reason},
     )  # fmt: skip
     return move
+
+
+_ALIASES: Table = Alias.__table__  # type: ignore[assignment]
+
+
+def _check_not_a_version(session: Session, kind: str, owner_id: str, owner_name: str, name: str) -> None:
+    """An alias may not take a version's name: ``kind://owner/name`` must mean one thing."""
+    from assay.catalog.registry_tables import DatasetVersion, ModelVersion
+
+    if kind == "model":
+        found = session.scalar(
+            select(ModelVersion.id).where(ModelVersion.model_id == owner_id, ModelVersion.name == name)
+        )
+    else:
+        found = session.scalar(
+            select(DatasetVersion.id).where(
+                DatasetVersion.dataset_id == owner_id, DatasetVersion.name == name
+            )
+        )
+    if found is not None:
+        raise InvalidRequest(
+            f"{kind}://{owner_name}/{name} is a version; an alias cannot have its name",
+            hint="choose another alias name",
+        )
 
 
 def target(session: Session, kind: str, owner_id: str, name: str) -> str | None:

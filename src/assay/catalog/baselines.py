@@ -34,6 +34,15 @@ def find_baseline(session: Session, project_id: str, alias: str, model_name: str
     if model_name is not None:
         query = query.where(Model.name == model_name)
     rows = list(session.execute(query))
+    if not rows and model_name is not None:
+        known = session.scalar(
+            select(Model.id).where(Model.project_id == project_id, Model.name == model_name)
+        )
+        if known is None:
+            raise InvalidRequest(
+                f"assay.yaml names {model_name!r} as the baseline model, and there is no such model",
+                hint="fix models.baseline-model in assay.yaml (`assay models list` shows the models)",
+            )
     if not rows:
         return Baseline(alias)
     if len(rows) > 1:

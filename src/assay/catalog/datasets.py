@@ -10,14 +10,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from assay.catalog import aliases, edges
 from assay.catalog.events import record_event
 from assay.catalog.registry_tables import Alias, Dataset, DatasetVersion, DatasetVersionFile
 from assay.catalog.tables import Datum, utcnow
-from assay.catalog.uris import LATEST, Ref, check_version_name, parse_ref
+from assay.catalog.uris import LATEST, NUMBERED, Ref, check_version_name, parse_ref
 from assay.errors import Conflict, InvalidRequest, NotFound
 
 KIND = "dataset"
@@ -64,34 +63,50 @@ def create_version(
     source_execution_id: str | None = None,
     from_version: DatasetVersion | None = None,
 ) -> DatasetVersion:
-    """A new immutable version holding ``files`` (name, datum id); ``name`` None: ``v<next>``."""
+    """A new immutable version holding ``files`` (name, datum id); ``name`` None: ``v<next>``.
+
+    Numbering follows models: ``vN`` takes number N, other names and ``None`` the next one.
+    The dataset's row is locked first, so the name checks see every version a concurrent
+    writer committed: of two writers of one name, one gets the version and one a Conflict.
+    """
     if name:
         check_version_name(KIND, name)
-        if session.scalar(select(DatasetVersion.id).where(_named(dataset.id, name))) is not None:
-            raise Conflict(
-                f"dataset://{dataset.name}/{name} exists already, and versions are immutable",
-                hint="name a new version",
-            )
-    counter = session.execute(
-        update(Dataset)
-        .where(Dataset.id == dataset.id)
-        .values(version_counter=Dataset.version_counter + 1)
-        .returning(Dataset.version_counter)
-    ).scalar_one()
     listed = dict(files)
     if not listed:
         raise InvalidRequest(f"dataset://{dataset.name}/{name or ''} would hold no file")
+    numbered = NUMBERED.match(name or "")
+    wanted = int(numbered.group(1)) if numbered else None
+    counter = session.execute(
+        update(Dataset)
+        .where(Dataset.id == dataset.id)
+        .values(version_counter=Dataset.version_counter + (0 if wanted else 1))
+        .returning(Dataset.version_counter)
+    ).scalar_one()
+    if wanted is not None:
+        if wanted > counter:
+            session.execute(update(Dataset).where(Dataset.id == dataset.id).values(version_counter=wanted))
+        counter = wanted
+    final = name or f"v{counter}"
+    taken = session.scalar(
+        select(DatasetVersion.name).where(
+            DatasetVersion.dataset_id == dataset.id,
+            (DatasetVersion.name == final) | (DatasetVersion.counter == counter),
+        )
+    )
+    if taken is not None or final in aliases.current(session, KIND, dataset.id):
+        what = "exists already" if taken in (final, None) else f"cannot be made: its number is {taken!r}'s"
+        if taken is None:
+            what = "cannot be made: an alias has that name"
+        raise Conflict(
+            f"dataset://{dataset.name}/{final} {what}, and versions are immutable", hint="name a new version"
+        )
     version = DatasetVersion(
-        dataset_id=dataset.id, counter=counter, name=name or f"v{counter}", tags=sorted(set(tags)),
+        dataset_id=dataset.id, counter=counter, name=final, tags=sorted(set(tags)),
         properties=dict(properties or {}), source_execution_id=source_execution_id,
         from_version_id=from_version.id if from_version else None, created_by=actor, created_at=utcnow(),
     )  # fmt: skip
     session.add(version)
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError as exc:  # another writer made the same version a moment ago
-        raise Conflict(f"dataset://{dataset.name}/{version.name} exists already") from exc
+    session.flush()
     session.add_all(DatasetVersionFile(version_id=version.id, datum_id=d, name=n) for n, d in listed.items())
     node = (edges.DATASET_VERSION, version.id)
     edges.record_edges(

@@ -121,6 +121,16 @@ def _version_node(session: Session, project_id: str, uri: str) -> edges.Node | N
     return None if found is None else (edges.MODEL_VERSION, found)
 
 
+def reload(session: Session, execution: Execution) -> Execution:
+    """The execution's row in this session, by the identity of an object from another one
+    (which may be expired and detached after a failed transaction)."""
+    from sqlalchemy import inspect
+
+    identity = inspect(execution).identity
+    key = identity[0] if identity else execution.id
+    return session.get_one(Execution, key, with_for_update=True)
+
+
 def start_execution(session: Session, execution: Execution, *, log_path: str, actor: str) -> None:
     execution.status = STARTED
     execution.started_at = utcnow()

@@ -84,6 +84,11 @@ def create_version(
             f"model://{model.name}/{name} exists already, and versions are immutable",
             hint=f"write model://{model.name}/ for the next version number",
         )
+    if name and aliases.target(session, KIND, model.id, name) is not None:
+        raise Conflict(
+            f"model://{model.name}/{name} cannot be a version: an alias has that name",
+            hint=f"write model://{model.name}/ for the next version number",
+        )
     # The id and every column default are given here, so that the version, its files and the
     # event need one flush, not two (the unit of work inserts them in foreign-key order); it
     # leaves the version persistent on return, as before. The tag rows, which nothing reads

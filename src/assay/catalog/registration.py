@@ -77,6 +77,8 @@ def register_outputs(
     if status != executions.COMPLETED:
         problems.append(f"no model or dataset version was created: the execution ended {status}")
         return []
+    if models.by_execution(session, execution.id) or datasets.by_execution(session, execution.id):
+        return []  # the same execution's outputs recorded again: its versions exist already
     created: list[str] = []
     for dataset_group in dataset_groups.values():
         try:
@@ -149,6 +151,8 @@ def _collect_datasets(
             base_ref = None if base is None else parse_ref(str(base), "dataset", scheme_required=True)
             if base_ref is not None and base_ref.name != ref.name:
                 raise _bad(f"'from' {base!r} is a version of another dataset")
+            if not isinstance(options.get("start_fresh", False), bool):
+                raise _bad("start_fresh must be true or false")
             lists = [options.get(k, []) for k in ("exclude", "targeting_aliases", "valohai.tags")]
             if not all(_strings(v) for v in lists):
                 raise _bad("exclude, targeting_aliases and valohai.tags must be lists of strings")
@@ -158,7 +162,7 @@ def _collect_datasets(
         group = groups.setdefault(str(ref), _DatasetGroup(ref))
         group.files[datum.name] = datum.id
         group.base = group.base or (str(base_ref) if base_ref else None)
-        group.start_fresh = group.start_fresh or bool(options.get("start_fresh", False))
+        group.start_fresh = group.start_fresh or options.get("start_fresh") is True
         group.exclude.update(lists[0])
         group.targeting.update(lists[1])
         group.tags.update(lists[2])
@@ -216,9 +220,6 @@ def _create_model_version(
     promote_alias: str | None,
 ) -> str:
     model = models.ensure_model(session, execution.project_id, group.ref.name, actor)
-    for existing in models.by_execution(session, execution.id):
-        if existing.model_id == model.id:  # the same execution recorded twice: one version
-            return models.uri(model, existing)
     metrics = {k: v for k, v in {**base_metrics, **group.properties}.items() if _number(v)}
     version = models.create_version(
         session, model=model, name=group.ref.version or None, files=group.files.items(), actor=actor,

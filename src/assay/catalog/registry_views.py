@@ -88,7 +88,9 @@ def describe_model_version(
                 {"kind": e.kind, "author": e.author, "at": _time(e.created_at), **e.body}
                 for e in models.card_of(session, version.id)
             ],
-            "verdicts": [verdicts.as_json(v) for v in verdicts.of_version(session, version.id)],
+            "verdicts": [
+                verdicts.as_json(v) for v in verdicts.of_version(session, version.id, version.pipeline_run_id)
+            ],
         }
     )
     return view

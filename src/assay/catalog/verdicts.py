@@ -63,9 +63,12 @@ def of_run(session: Session, run_id: str) -> list[Verdict]:
     return list(session.scalars(query.order_by(Verdict.created_at)))
 
 
-def of_version(session: Session, version_id: str) -> list[Verdict]:
-    query = select(Verdict).where(Verdict.model_version_id == version_id)
-    return list(session.scalars(query.order_by(Verdict.created_at)))
+def of_version(session: Session, version_id: str, run_id: str | None = None) -> list[Verdict]:
+    """The verdicts on a version: linked to it, and every verdict of the run that made it."""
+    condition = Verdict.model_version_id == version_id
+    if run_id is not None:
+        condition = condition | (Verdict.pipeline_run_id == run_id)
+    return list(session.scalars(select(Verdict).where(condition).order_by(Verdict.created_at)))
 
 
 def of_execution(session: Session, execution_id: str) -> list[Verdict]:

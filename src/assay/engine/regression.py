@@ -24,6 +24,7 @@ from assay.spec.model import NodeAction
 PASS, FAIL, NO_BASELINE = "pass", "fail", "no-baseline"
 STOPPING_THENS = ("stop-pipeline", "error-pipeline")
 _BASELINE = re.compile(r"\bbaseline\.([A-Za-z0-9_\-]+)")
+_METADATA = re.compile(r"\bmetadata\.([A-Za-z0-9_\-]+)")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Evaluation:
     fired: Fired
     rows: tuple[dict[str, Any], ...] = ()
     outcome: str | None = None  # None: no condition named the baseline
+    baseline: BaselineView | None = None  # the baseline the rows compare with
 
 
 def uses_baseline(actions: tuple[NodeAction, ...], event: str) -> bool:
@@ -64,6 +66,15 @@ def evaluate(
         return Evaluation(fired)
     if baseline is not None and baseline.problem:
         return Evaluation(Fired(problem=f"node {node!r}: {baseline.problem}"))
+    unlogged = sorted({m for a in compared for e in a.if_ for m in _METADATA.findall(e)} - set(metadata))
+    if unlogged:  # fail closed, baseline or not: a check on a metric never logged cannot pass
+        names = ", ".join(f"metadata.{m}" for m in unlogged)
+        return Evaluation(
+            Fired(
+                problem=f"node {node!r}: a baseline condition names {names}, which the node never "
+                "logged; the run stops rather than guess"
+            )
+        )
     thens, reasons = list(fired.thens), [fired.reason] if fired.reason else []
     rows: list[dict[str, Any]] = []
     for action in compared:
@@ -89,7 +100,7 @@ def evaluate(
             thens.extend(outcome.thens)
             reasons.append(_explain(action, metadata, baseline))
     result = Fired(tuple(thens), "; ".join(reasons) or None)
-    return Evaluation(result, tuple(rows), _outcome(rows))
+    return Evaluation(result, tuple(rows), _outcome(rows), baseline)
 
 
 def _row(

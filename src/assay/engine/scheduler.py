@@ -169,7 +169,12 @@ class Driver:
                     WAITING, f"waiting for approval of {', '.join(nodes)}", only_from=(RUNNING,)
                 )
             case planner.Finish(status, reason):
-                self._set_run(status, reason or self.run.message)
+                with self.catalog.transaction() as session:
+                    pipelines.set_run_status(
+                        session, self.run, status, self.actor, reason or self.run.message
+                    )
+                    if status == COMPLETED:
+                        promotion.run_completed(session, self.run, promote_alias=self.promote_alias)
                 return True
         return False
 
@@ -233,7 +238,6 @@ class Driver:
                                    reused=reused, message=note)  # fmt: skip
                 self._record_verdict(session, name, ids, evaluation)
                 self._follow_actions(session, name, evaluation.fired)
-                promotion.node_completed(session, self.run, name, promote_alias=self.promote_alias)
             self._results[name] = result
             counters = ", ".join(f"#{o.counter}" for o in outcomes if o.counter)
             self.on_event(f"completed {name} ({'reused ' if reused else ''}{counters})")
@@ -286,7 +290,7 @@ class Driver:
     ) -> None:
         if evaluation.outcome is None:
             return
-        baseline = self._baseline()
+        baseline = evaluation.baseline or regression.BaselineView(self.baseline_alias, None)
         verdicts.record_verdict(
             session, project_id=self.run.project_id, run_id=self.run.id, node=name,
             execution_id=ids[0] if ids else None, baseline_version_id=baseline.version_id,

@@ -417,13 +417,13 @@ def _finish(
     records: list[OutputRecord] = []
     problems = list(collected.problems)
     with runtime.catalog.transaction() as session:
-        current = executions.status_of(session, execution.id, lock=True)
+        execution = executions.reload(session, execution)
+        current = execution.status
         if current not in (executions.CREATED, executions.STARTED):
             # A resume declared this execution interrupted while it still ran here: its
             # outputs are not recorded, so the node's re-run is the only one that counts.
             collected.problems[:] = [*problems, f"not recorded: the execution was already {current}"]
             return []
-        _attach(session, execution)
         recorded = []
         for output in collected.files:
             datum = _record_output(session, runtime, execution, output, problems)

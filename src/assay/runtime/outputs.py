@@ -126,7 +126,7 @@ def _sidecar_metadata(root: Path, sidecars: set[str], problems: list[str]) -> di
     metadata: dict[str, dict[str, Any]] = {}
     for sidecar in sorted(sidecars):
         try:
-            value = json.loads((root / sidecar).read_text(encoding="utf-8"))
+            value = json.loads((root / sidecar).read_text(encoding="utf-8"), parse_constant=_not_json)
         except (OSError, ValueError) as exc:
             problems.append(f"{sidecar}: not valid JSON ({exc}); its metadata was ignored")
             continue
@@ -148,7 +148,7 @@ def _apply_jsonl(
             continue
         where = f"{METADATA_JSONL}:{number}"
         try:
-            entry = json.loads(line)
+            entry = json.loads(line, parse_constant=_not_json)
         except ValueError as exc:
             problems.append(f"{where}: not valid JSON ({exc}); the line was ignored")
             continue
@@ -171,6 +171,10 @@ def _apply_jsonl(
             continue
         for name in matched:
             metadata.setdefault(name, {}).update(values)
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def _safe_relative(name: str) -> str | None:

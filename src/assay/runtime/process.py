@@ -46,10 +46,15 @@ def parse_metadata_line(line: str) -> dict[str, Any] | None:
     if not (text.startswith("{") and text.endswith("}")):
         return None
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_not_json)
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
+
+
+def _not_json(name: str) -> Any:
+    """NaN and Infinity are not JSON (PostgreSQL refuses them): such a line is a log line."""
+    raise ValueError(f"{name} is not a JSON value")
 
 
 class _LogSink:
