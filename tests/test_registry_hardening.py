@@ -234,3 +234,35 @@ def test_a_baseline_condition_on_a_metric_never_logged_fails_closed_even_without
     assert shown["status"] == "error"
     assert "metadata.rougeL" in shown["message"]
     assert "never logged" in shown["message"]
+
+
+def test_two_flaggers_of_one_dataset_version_make_one_flag(database_url: str) -> None:
+    from assay.catalog import datasets, flags
+    from assay.catalog.datums import create_datum
+    from assay.errors import Conflict
+
+    catalog = Catalog.open(database_url)
+    with catalog.transaction() as session:
+        project_id = ensure_project(session, "p").id
+        datum = create_datum(session, project_id=project_id, sha256="1" * 64, size=1, name="a.txt")
+        dataset = datasets.ensure_dataset(session, project_id, "d", "t")
+        datasets.create_version(session, dataset=dataset, name="v1", files=[("a.txt", datum.id)], actor="t")
+    barrier = threading.Barrier(3)
+    outcomes: list[str] = []
+
+    def flag(who: str) -> None:
+        barrier.wait()
+        try:
+            with catalog.transaction() as session:
+                flags.flag_dataset(session, project_id, "dataset://d/v1", reason=who, actor=who, demote=False)
+            outcomes.append("flagged")
+        except Conflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=flag, args=(f"r{i}",)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["conflict", "conflict", "flagged"]
+    catalog.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from assay.catalog import aliases, lineage, models
@@ -42,8 +43,14 @@ def flag_dataset(
         project_id=project_id, dataset_version_id=node[1], reason=reason, flagged_by=actor,
         flagged_at=utcnow(), affected=[r.id for r in reached],
     )  # fmt: skip
-    session.add(flag)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(flag)
+            session.flush()
+    except IntegrityError as exc:  # another flag of this version was committed a moment ago
+        raise Conflict(
+            f"{subject} was flagged a moment ago", hint="`assay datasets show` lists its flags"
+        ) from exc
     facts = lineage.refs(session, [(MODEL_VERSION, r.id) for r in reached])
     for r in reached:
         session.add(

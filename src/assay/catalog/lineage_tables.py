@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from assay.catalog.tables import Base, BigID, new_id, utcnow
@@ -44,7 +44,17 @@ class DatasetFlag(Base):
     """A dataset version marked flawed: who, when, why; and who lifted it, when, why."""
 
     __tablename__ = "dataset_flags"
-    __table_args__ = (Index("ix_dataset_flags_version", "dataset_version_id"),)
+    __table_args__ = (
+        Index("ix_dataset_flags_version", "dataset_version_id"),
+        # at most one active flag per dataset version, even with two flaggers at once
+        Index(
+            "uq_dataset_flags_active",
+            "dataset_version_id",
+            unique=True,
+            sqlite_where=text("lifted_at IS NULL"),
+            postgresql_where=text("lifted_at IS NULL"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
