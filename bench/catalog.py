@@ -46,16 +46,14 @@ from __future__ import annotations
 import argparse
 import itertools
 import random
-import shutil
 import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from databases import database  # bench/databases.py
 
 MODEL = "m"
 ACTOR = "bench"
@@ -118,35 +116,6 @@ def latency(name: str, timings: Timings, target: float | None, mlflow: str = "",
     verdict = "" if target is None else ("PASS" if p50 <= target else "MISS")
     return Figure(name, f"{p50:.3f} ms", "" if target is None else f"≤ {target} ms", mlflow, verdict,
                   f"p95 {timings.ms(95):.3f} ms" + (f"; {note}" if note else ""))  # fmt: skip
-
-
-@contextmanager
-def database(url: str | None) -> Iterator[str]:
-    """A fresh, empty database: a temporary SQLite file, or a new database on a PostgreSQL server."""
-    if url is None:
-        folder = Path(tempfile.mkdtemp(prefix="assay-bench-catalog-"))
-        try:
-            yield f"sqlite:///{folder / 'catalog.db'}"
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-        return
-    if not url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
-        yield url  # used as it is: it should name an empty database
-        return
-    import psycopg
-
-    from assay.catalog import normalize_url
-
-    name = f"assay_bench_{uuid.uuid4().hex[:12]}"
-    admin = normalize_url(url).replace("postgresql+psycopg://", "postgresql://", 1)
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    base, _, _ = normalize_url(url).rpartition("/")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def tags_of(n: int, shards: int) -> list[str]:
@@ -320,7 +289,7 @@ def main() -> None:
 
     from assay.catalog import normalize_url
 
-    with database(args.database_url) as url:
+    with database(args.database_url, "assay-bench-catalog-") as url:
         shown = make_url(normalize_url(url)).render_as_string(hide_password=True)
         sqlite = shown.startswith("sqlite")
         print(f"database: {shown}" + (f" (synchronous={args.synchronous})" if sqlite else ""))

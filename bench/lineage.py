@@ -58,10 +58,8 @@ from __future__ import annotations
 import argparse
 import gc
 import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -70,6 +68,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from databases import database  # bench/databases.py
 
 TARGET_MS = 50.0
 OUTPUTS = 10  # datums produced per execution
@@ -700,37 +700,6 @@ def check(plan: Plan, name: str, ref: str, view: dict[str, Any]) -> str:
     )
 
 
-@contextmanager
-def database(url: str | None, keep: bool) -> Iterator[str]:
-    """A fresh, empty database: a temporary SQLite file, or a new database on a PostgreSQL server."""
-    if url is None:
-        folder = Path(tempfile.mkdtemp(prefix="assay-bench-lineage-"))
-        try:
-            yield f"sqlite:///{folder / 'catalog.db'}"
-        finally:
-            if not keep:
-                shutil.rmtree(folder, ignore_errors=True)
-        return
-    if not url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
-        yield url  # used as it is: it should name an empty database
-        return
-    import psycopg
-
-    from assay.catalog import normalize_url
-
-    name = f"assay_bench_{uuid.uuid4().hex[:12]}"
-    admin = normalize_url(url).replace("postgresql+psycopg://", "postgresql://", 1)
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    base, _, _ = normalize_url(url).rpartition("/")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        if not keep:
-            with psycopg.connect(admin, autocommit=True) as connection:
-                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="1: 100,000 executions, 1,000,000 datums")
@@ -751,7 +720,11 @@ def main() -> None:
     from assay.catalog import normalize_url
 
     plan = make_plan(args.scale, args.chain, args.seed)
-    context = database(args.database_url, args.keep) if args.reuse is None else _given(args.reuse)
+    context = (
+        database(args.database_url, "assay-bench-lineage-", args.keep)
+        if args.reuse is None
+        else _given(args.reuse)
+    )
     with context as url:
         shown = make_url(normalize_url(url)).render_as_string(hide_password=True)
         print(f"database: {shown}")

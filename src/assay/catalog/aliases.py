@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from assay.catalog import edges
 from assay.catalog.events import record_event
-from assay.catalog.registry_tables import Alias, AliasMove
+from assay.catalog.registry_tables import Alias, AliasMove, DatasetVersion, ModelVersion
 from assay.catalog.tables import utcnow
 from assay.catalog.uris import check_alias_name
 from assay.errors import InvalidRequest
@@ -94,8 +94,6 @@ _ALIASES: Table = Alias.__table__  # type: ignore[assignment]
 
 def _check_not_a_version(session: Session, kind: str, owner_id: str, owner_name: str, name: str) -> None:
     """An alias may not take a version's name: ``kind://owner/name`` must mean one thing."""
-    from assay.catalog.registry_tables import DatasetVersion, ModelVersion
-
     if kind == "model":
         found = session.scalar(
             select(ModelVersion.id).where(ModelVersion.model_id == owner_id, ModelVersion.name == name)

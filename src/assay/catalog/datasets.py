@@ -16,7 +16,7 @@ from assay.catalog import aliases, edges
 from assay.catalog.events import record_event
 from assay.catalog.registry_tables import Alias, Dataset, DatasetVersion, DatasetVersionFile
 from assay.catalog.tables import Datum, utcnow
-from assay.catalog.uris import LATEST, NUMBERED, Ref, check_version_name, parse_ref
+from assay.catalog.uris import LATEST, NUMBERED, Ref, check_version_name, did_you_mean, parse_ref
 from assay.errors import Conflict, InvalidRequest, NotFound
 
 KIND = "dataset"
@@ -35,13 +35,10 @@ def ensure_dataset(session: Session, project_id: str, name: str, actor: str) -> 
 def get_dataset(session: Session, project_id: str, name: str) -> Dataset:
     dataset = session.scalar(select(Dataset).where(Dataset.project_id == project_id, Dataset.name == name))
     if dataset is None:
-        import difflib
-
         known = list(session.scalars(select(Dataset.name).where(Dataset.project_id == project_id)))
-        close = difflib.get_close_matches(name, known, n=1)
         raise NotFound(
             f"no dataset {name!r} in this project",
-            hint=(f"did you mean {close[0]!r}? " if close else "") + "`assay datasets list` lists them",
+            hint=did_you_mean(name, known) + "`assay datasets list` lists them",
         )
     return dataset
 
@@ -151,15 +148,11 @@ def resolve(session: Session, project_id: str, ref: str | Ref) -> tuple[Dataset,
             .limit(1)
         )
     if version is None:
-        import difflib
-
         names = [v.name for v in versions_of(session, dataset.id)]
         names += list(aliases.current(session, KIND, dataset.id))
-        close = difflib.get_close_matches(key, names, n=1)
         raise NotFound(
             f"dataset://{dataset.name} has no version or alias {key!r}",
-            hint=(f"did you mean {close[0]!r}? " if close else "")
-            + f"its versions: {', '.join(sorted(names)) or 'none'}",
+            hint=did_you_mean(key, names) + f"its versions: {', '.join(sorted(names)) or 'none'}",
         )
     return dataset, version
 

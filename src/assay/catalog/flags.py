@@ -11,10 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from assay.catalog import aliases, lineage, models
-from assay.catalog.edges import DATASET_VERSION, MODEL_VERSION
+from assay.catalog.edges import DATASET_VERSION, MODEL_VERSION, Node
 from assay.catalog.events import record_event
 from assay.catalog.lineage_tables import DatasetFlag, ModelVersionFlag
-from assay.catalog.lineage_views import flag_json
 from assay.catalog.registry_tables import Dataset, DatasetVersion, Model, ModelVersion
 from assay.catalog.tables import utcnow
 from assay.errors import Conflict, InvalidRequest
@@ -130,6 +129,11 @@ def active_flags_of_version(session: Session, version_id: str) -> list[tuple[Dat
 
 def mark_new_version(session: Session, project_id: str, version: ModelVersion, actor: str) -> list[str]:
     """A version built from data flagged earlier is marked as it is created."""
+    active = select(DatasetFlag.id).where(
+        DatasetFlag.project_id == project_id, DatasetFlag.lifted_at.is_(None)
+    )
+    if session.scalar(active.limit(1)) is None:
+        return []  # nothing is flagged: no walk upstream
     upstream = [
         r for r in lineage.walk(session, (MODEL_VERSION, version.id), "up") if r.kind == DATASET_VERSION
     ]
@@ -147,3 +151,28 @@ def mark_new_version(session: Session, project_id: str, version: ModelVersion, a
         record_event(session, project_id, "model.version.flagged", f"model-version:{version.id}", actor,
                      {"flag_id": flag.id, "reason": flag.reason})  # fmt: skip
     return marked
+
+
+def flags_of(session: Session, node: Node) -> list[dict[str, Any]]:
+    query = (
+        select(DatasetFlag).where(DatasetFlag.dataset_version_id == node[1]).order_by(DatasetFlag.flagged_at)
+    )
+    return [flag_json(f) for f in session.scalars(query)]
+
+
+def flags_of_version(session: Session, version_id: str) -> list[dict[str, Any]]:
+    return [flag_json(f, ref) for f, ref in active_flags_of_version(session, version_id)]
+
+
+def flag_json(flag: DatasetFlag, dataset_ref: str | None = None) -> dict[str, Any]:
+    return {
+        "id": flag.id,
+        "dataset": dataset_ref,
+        "reason": flag.reason,
+        "flagged_by": flag.flagged_by,
+        "flagged_at": flag.flagged_at.isoformat(),
+        "active": flag.lifted_at is None,
+        "lifted_by": flag.lifted_by,
+        "lifted_at": flag.lifted_at.isoformat() if flag.lifted_at else None,
+        "lift_reason": flag.lift_reason,
+    }

@@ -28,7 +28,7 @@ from assay.catalog.registry_tables import (
     ModelVersionTag,
 )
 from assay.catalog.tables import Datum, new_id, utcnow
-from assay.catalog.uris import LATEST, NUMBERED, Ref, check_version_name, parse_ref
+from assay.catalog.uris import LATEST, NUMBERED, Ref, check_version_name, did_you_mean, parse_ref
 from assay.errors import Conflict, InvalidRequest, NotFound
 
 PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
@@ -367,7 +367,4 @@ _SEARCH = _search_statement()
 
 
 def _hint(wanted: str, known: list[str], listing: str) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(wanted, known, n=1)
-    return (f"did you mean {close[0]!r}? " if close else "") + f"`{listing}` lists them"
+    return did_you_mean(wanted, known) + f"`{listing}` lists them"

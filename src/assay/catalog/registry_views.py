@@ -9,7 +9,7 @@ from typing import Any, TypeGuard
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from assay.catalog import aliases, datasets, executions, lineage_views, models, verdicts
+from assay.catalog import aliases, datasets, executions, flags, models, verdicts
 from assay.catalog.registry_tables import (
     Dataset,
     DatasetVersion,
@@ -42,14 +42,22 @@ def describe_model(session: Session, model: Model, *, full: bool = True) -> dict
         "version_count": len(versions),
     }
     if full:
-        view["versions"] = [describe_model_version(session, model, v, full=False) for v in versions]
+        view["versions"] = [
+            describe_model_version(session, model, v, full=False, current=current) for v in versions
+        ]
     return view
 
 
 def describe_model_version(
-    session: Session, model: Model, version: ModelVersion, *, full: bool = True
+    session: Session,
+    model: Model,
+    version: ModelVersion,
+    *,
+    full: bool = True,
+    current: dict[str, str] | None = None,  # the model's aliases, when the caller has them
 ) -> dict[str, Any]:
-    current = aliases.current(session, models.KIND, model.id)
+    if current is None:
+        current = aliases.current(session, models.KIND, model.id)
     view: dict[str, Any] = {
         "uri": models.uri(model, version),
         "id": version.id,
@@ -83,7 +91,7 @@ def describe_model_version(
             "pipeline_run": {"counter": run.counter, "pipeline": run.pipeline} if run else None,
             "inputs": _inputs_of(session, version.source_execution_id),
             "came_from": _came_from(session, version),
-            "flags": lineage_views.flags_of_version(session, version.id),
+            "flags": flags.flags_of_version(session, version.id),
             "card": [
                 {"kind": e.kind, "author": e.author, "at": _time(e.created_at), **e.body}
                 for e in models.card_of(session, version.id)
@@ -156,15 +164,23 @@ def describe_dataset(session: Session, dataset: Dataset, *, full: bool = True) -
         "version_count": len(versions),
     }
     if full:
-        view["versions"] = [describe_dataset_version(session, dataset, v, full=False) for v in versions]
+        view["versions"] = [
+            describe_dataset_version(session, dataset, v, full=False, current=current) for v in versions
+        ]
     return view
 
 
 def describe_dataset_version(
-    session: Session, dataset: Dataset, version: DatasetVersion, *, full: bool = True
+    session: Session,
+    dataset: Dataset,
+    version: DatasetVersion,
+    *,
+    full: bool = True,
+    current: dict[str, str] | None = None,  # the dataset's aliases, when the caller has them
 ) -> dict[str, Any]:
     files = datasets.files_of(session, version.id)
-    current = aliases.current(session, datasets.KIND, dataset.id)
+    if current is None:
+        current = aliases.current(session, datasets.KIND, dataset.id)
     view: dict[str, Any] = {
         "uri": datasets.uri(dataset, version),
         "id": version.id,

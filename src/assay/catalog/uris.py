@@ -66,5 +66,13 @@ def check_alias_name(kind: str, name: str) -> None:
         )
 
 
+def did_you_mean(wanted: str, known: list[str]) -> str:
+    """``"did you mean 'x'? "`` for the closest known name, or nothing."""
+    import difflib
+
+    close = difflib.get_close_matches(wanted, known, n=1)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
 def _example(kind: str) -> str:
     return "model://summarizer/v3" if kind == "model" else "dataset://domain-news/v1"
