@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from assay.cli.app import app
 from tests.conftest import ProjectFactory
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "examples"
+SHARED = Path(__file__).resolve().parent / "fixtures" / "seed"
 ASSAY = str(Path(sys.executable).with_name("assay"))
 
 STEP = """\

@@ -97,3 +97,18 @@ def test_only_the_catalog_touches_the_database(path: Path) -> None:
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("sqlalchemy"):
             assert node.module == "sqlalchemy.orm", f"{path}: imports {node.module}"
             assert [a.name for a in node.names] == ["Session"], f"{path}: imports {node.names}"
+
+
+TESTS = Path(__file__).resolve().parent
+
+
+#: this file names what it looks for, so it is not checked itself
+OTHER_TESTS = sorted(p for p in TESTS.rglob("*.py") if p.name != "test_layers.py")
+
+
+@pytest.mark.parametrize("path", OTHER_TESTS, ids=lambda p: str(p.relative_to(TESTS)))
+def test_tests_read_nothing_outside_the_repository(path: Path) -> None:
+    """A fresh clone is all the suite needs: fixtures live in tests/fixtures/, not beside the project."""
+    text = path.read_text()
+    for needle in ("parents[2]", "../shared", '"shared"'):
+        assert needle not in text, f"{path.name} reaches outside the repository ({needle})"

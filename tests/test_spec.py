@@ -12,7 +12,7 @@ from assay.errors import SpecError
 from assay.spec import check_spec, check_text, load_spec
 from assay.spec.normalize import rewrite_text
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "examples"
+SHARED = Path(__file__).resolve().parent / "fixtures" / "seed"
 SEED = SHARED / "seed-pipeline.yaml"
 SEED_AS_PRINTED = SHARED / "seed-pipeline-as-printed.yaml"
 
