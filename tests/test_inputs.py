@@ -216,7 +216,11 @@ def test_datum_ids_aliases_and_parameters_in_uris(
         ),
         ("      - {name: data, default: 's3://bucket/key.csv'}\n", {}, "s3:// inputs are not supported yet"),
         ("      - {name: data, default: 'data/{parameter:nope}.csv'}\n", {}, "names parameter 'nope'"),
-        ("      - {name: data, default: [a.txt, sub/a.txt]}\n", {}, "two files would be named 'a.txt'"),
+        (
+            "      - {name: data, default: [a.txt, sub/a.txt]}\n",
+            {},
+            "two different files would both be 'a.txt'",
+        ),
     ],
 )
 def test_bad_inputs_are_refused_before_anything_runs(

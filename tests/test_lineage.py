@@ -206,8 +206,9 @@ def test_upgrading_an_older_catalog_derives_the_same_edges_from_its_records(
     catalog = Catalog.open(database_url)
     with catalog.engine.begin() as connection:
         recorded = sorted(tuple(row) for row in connection.execute(query))
-        for table in ("model_version_flags", "dataset_flags", "lineage_edges"):
+        for table in ("pipeline_reuses", "model_version_flags", "dataset_flags", "lineage_edges"):
             connection.execute(text(f"DROP TABLE {table}"))
+        connection.execute(text("ALTER TABLE pipeline_runs DROP COLUMN warnings"))  # from 0006
         connection.execute(text("UPDATE alembic_version SET version_num = '0003'"))
     catalog.close()
     upgraded = Catalog.open(database_url)  # migrates 0003 → 0004, deriving the edges

@@ -332,16 +332,6 @@ def test_retry_then_a_metadata_condition_stops_the_run(
     assert nodes["flaky"]["status"] == "completed"
 
 
-def test_a_condition_on_metadata_never_logged_fails_the_run(
-    cli: CliRunner, make_project: ProjectFactory
-) -> None:
-    yaml_text = RETRY.replace("metadata.quality < 0.5", "metadata.accuracy < 0.5")
-    project = make_project(yaml_text, {"flaky.py": "print('no metrics at all')\n"})
-    code, output = _invoke(cli, project.root, "pipeline", "run", "flaky", "-q")
-    assert code == 6
-    assert "names metadata.accuracy, which the node never logged" in output
-
-
 REUSE = """\
 - step:
     name: prep

@@ -223,10 +223,11 @@ def test_a_condition_on_metadata_never_logged_fails_closed() -> None:
 
     action = NodeAction(when=("node-complete",), if_=("metadata.bleu < 0.3",), then=("stop-pipeline",))
     fired = fire((action,), "node-complete", node="evaluate", metadata={"loss": 1.0}, parameters={})
-    assert fired.thens == ()
-    assert fired.problem is not None
-    assert "metadata.bleu" in fired.problem
-    assert "never logged" in fired.problem
+    assert fired.thens == ("stop-pipeline",)  # undecidable: the action fires
+    assert fired.problem is None
+    (warning,) = fired.warnings
+    assert "metadata.bleu" in warning
+    assert "never logged" in warning
     held = fire((action,), "node-complete", node="evaluate", metadata={"bleu": 0.2}, parameters={})
     assert held.thens == ("stop-pipeline",)
     assert (
@@ -239,3 +240,8 @@ def test_a_condition_on_metadata_never_logged_fails_closed() -> None:
         fire((both,), "node-complete", node="e", metadata={"bleu": 0.2}, parameters={"strict": False}).thens
         == ()
     )
+    # Three values: a false part decides even when another part cannot be decided.
+    assert fire((both,), "node-complete", node="e", metadata={}, parameters={"strict": False}).thens == ()
+    undecided = fire((both,), "node-complete", node="e", metadata={}, parameters={"strict": True})
+    assert undecided.thens == ("error-pipeline",)
+    assert len(undecided.warnings) == 1

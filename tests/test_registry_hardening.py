@@ -207,7 +207,7 @@ def test_an_early_approval_does_not_promote_before_the_last_gate(
     assert (card["status"], card["aliases"]) == ("rejected", [])
 
 
-def test_a_baseline_condition_on_a_metric_never_logged_fails_closed_even_without_a_baseline(
+def test_a_baseline_condition_on_a_metric_never_logged_stops_the_run_even_without_a_baseline(
     cli: CliRunner, make_project: ProjectFactory
 ) -> None:
     spec = """\
@@ -231,9 +231,12 @@ def test_a_baseline_condition_on_a_metric_never_logged_fails_closed_even_without
     ran = cli.invoke(app, ["-C", str(root), "pipeline", "run", "p"])
     assert "never logged" in ran.output, ran.output
     shown = json.loads(cli.invoke(app, ["-C", str(root), "pipeline", "show", "1", "--json"]).output)
-    assert shown["status"] == "error"
-    assert "metadata.rougeL" in shown["message"]
-    assert "never logged" in shown["message"]
+    assert shown["status"] == "stopped"  # the stop fired: it could not be shown the metric held
+    assert "never logged rougeL" in shown["message"]
+    assert any("metadata.rougeL" in w and "never logged" in w for w in shown["warnings"])
+    (verdict,) = shown["nodes"][0]["verdicts"]
+    assert verdict["outcome"] == "fail"
+    assert verdict["rows"][0]["note"] == "the candidate never logged it"
 
 
 def test_two_flaggers_of_one_dataset_version_make_one_flag(database_url: str) -> None:

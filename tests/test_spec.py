@@ -39,7 +39,12 @@ def test_seed_pipeline_loads_in_its_shorthand_form() -> None:
 
 def test_seed_as_printed_fails_only_on_its_missing_step() -> None:
     check = check_spec(SEED_AS_PRINTED)
-    assert check.spec is None
+    # The error is inside the pipeline: that pipeline cannot run, the steps still can.
+    assert check.spec is not None
+    assert list(check.spec.pipelines) == []
+    assert list(check.spec.broken) == ["train-and-evaluate-model"]
+    assert check.spec.broken["train-and-evaluate-model"] == check.errors
+    assert set(check.spec.steps) == {"train-model", "evaluate-model", "promote-model"}
     errors = check.errors
     assert len(errors) == 1
     error = errors[0]
@@ -99,7 +104,8 @@ def test_edge_to_unknown_node_suggests_one() -> None:
               - [train.output.*, evalute.input.model]
     """)
     )
-    assert check.spec is None
+    assert check.spec is not None
+    assert set(check.spec.broken) == {"p"}
     assert len(check.errors) == 1
     assert check.errors[0].line == 8
     assert "did you mean 'evaluate'?" in check.errors[0].message

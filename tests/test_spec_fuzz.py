@@ -54,7 +54,12 @@ documents = st.lists(st.dictionaries(st.sampled_from(KEYS), values, max_size=4),
 
 def _loads_or_spec_error(text: str, tmp_path: Path) -> None:
     check = check_text(text)
-    assert (check.spec is None) == bool(check.errors)
+    if check.spec is None:
+        assert check.errors, "a file that cannot load says why"
+    else:  # every error it has stops just one pipeline, which is kept out of the runnable ones
+        broken = [p for problems in check.spec.broken.values() for p in problems]
+        assert sorted(broken, key=repr) == sorted(check.errors, key=repr)
+        assert not set(check.spec.broken) & set(check.spec.pipelines)
     path = tmp_path / "valohai.yaml"
     path.write_text(text, encoding="utf-8")
     try:

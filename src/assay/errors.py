@@ -18,6 +18,8 @@ failed step, the id and the command that shows more for everything else.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -108,3 +110,17 @@ class StorageError(AssayError):
 
     exit_code = 7
     http_status = 500
+
+
+def closest(wanted: str, known: Iterable[str]) -> str | None:
+    """The known name closest to ``wanted`` (a typo's likely meaning), or None.
+
+    One rule for every "did you mean": a close match first, then a looser one, so that
+    ``evalute`` finds ``evaluate-model`` as readily as ``evaluate`` does.
+    """
+    candidates = [name for name in known if isinstance(name, str)]
+    for cutoff in (0.6, 0.4):
+        found = difflib.get_close_matches(wanted, candidates, n=1, cutoff=cutoff)
+        if found:
+            return found[0]
+    return None

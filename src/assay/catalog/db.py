@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from assay.errors import AssayError
 
 #: the newest migration; ``open`` upgrades any older database to it
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 

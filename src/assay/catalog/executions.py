@@ -226,15 +226,20 @@ def results_of(session: Session, execution_ids: list[str]) -> ExecutionResults:
         .order_by(Datum.name)
     ).all()
     consumed = session.execute(
-        select(ExecutionInput.execution_id, ExecutionInput.input_name, ExecutionInput.datum_id)
+        select(
+            ExecutionInput.execution_id,
+            ExecutionInput.input_name,
+            ExecutionInput.name,
+            ExecutionInput.datum_id,
+        )
         .where(ExecutionInput.execution_id.in_(ids))
         .order_by(ExecutionInput.input_name, ExecutionInput.position)
     ).all()
-    inputs: dict[str, list[str]] = {}
+    inputs: dict[str, list[tuple[str, str]]] = {}
     for execution in ids:
-        for owner, input_name, datum in consumed:
+        for owner, input_name, name, datum in consumed:
             if owner == execution:
-                inputs.setdefault(input_name, []).append(datum)
+                inputs.setdefault(input_name, []).append((name, datum))
     return ExecutionResults(
         executions=[rows[i] for i in ids],
         outputs=[(name, datum) for execution in ids for owner, name, datum in produced if owner == execution],
@@ -247,22 +252,8 @@ def results_of(session: Session, execution_ids: list[str]) -> ExecutionResults:
 class ExecutionResults:
     executions: list[Execution]
     outputs: list[tuple[str, str]]  # (name relative to outputs/, datum id)
-    inputs: dict[str, list[str]]  # input name → datum ids
+    inputs: dict[str, list[tuple[str, str]]]  # input name → (file name, datum id) pairs
     metadata: dict[str, Any]  # the last execution's latest value of each key
-
-
-def find_reusable(session: Session, project_id: str, reuse_key: str) -> Execution | None:
-    """The newest completed execution with this reuse key."""
-    return session.scalar(
-        select(Execution)
-        .where(
-            Execution.project_id == project_id,
-            Execution.reuse_key == reuse_key,
-            Execution.status == COMPLETED,
-        )
-        .order_by(Execution.counter.desc())
-        .limit(1)
-    )
 
 
 def latest_reusable_of_step(session: Session, project_id: str, step: str) -> Execution | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,7 @@ def create_run(
     spec_text: str,
     request: dict[str, Any],
     actor: str,
+    warnings: list[str] | None = None,
 ) -> PipelineRun:
     run = PipelineRun(
         project_id=project_id,
@@ -42,6 +44,7 @@ def create_run(
         created_by=actor,
         created_at=utcnow(),
         driver={},
+        warnings=list(dict.fromkeys(warnings or [])),
     )
     session.add(run)
     session.flush()
@@ -136,6 +139,21 @@ def set_run_status(
     record_event(session, run.project_id, f"pipeline.{status}", f"pipeline-run:{run.id}", actor,
                  {"counter": run.counter, "message": message})  # fmt: skip
     return True
+
+
+def add_warnings(session: Session, run: PipelineRun, warnings: Sequence[str], actor: str) -> None:
+    """Warn on the run (each text once): what it did not stop for, but a person should know."""
+    if not warnings:
+        return
+    current = session.scalar(select(PipelineRun.warnings).where(PipelineRun.id == run.id)) or []
+    new = [w for w in dict.fromkeys(warnings) if w not in current]
+    if not new:
+        return
+    session.execute(update(PipelineRun).where(PipelineRun.id == run.id).values(warnings=[*current, *new]))
+    run.warnings = [*current, *new]
+    for warning in new:
+        record_event(session, run.project_id, "pipeline.warning", f"pipeline-run:{run.id}", actor,
+                     {"counter": run.counter, "warning": warning})  # fmt: skip
 
 
 def set_driver(session: Session, run: PipelineRun, driver: dict[str, Any]) -> None:

@@ -216,6 +216,25 @@ class PipelineRun(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
     driver: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: what the run should have been told but did not stop for (lint warnings, undecidable conditions)
+    warnings: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
+
+
+class PipelineReuse(Base):
+    """A node of a run that stands for an earlier execution instead of running (one node each)."""
+
+    __tablename__ = "pipeline_reuses"
+    __table_args__ = (
+        UniqueConstraint("run_id", "execution_id", name="uq_pipeline_reuses_run_execution"),
+        Index("ix_pipeline_reuses_execution", "execution_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("pipeline_runs.id"))
+    node: Mapped[str] = mapped_column(String(255))
+    pipeline_index: Mapped[int] = mapped_column(Integer)  # the child of a task node
+    execution_id: Mapped[str] = mapped_column(ForeignKey("executions.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class PipelineNode(Base):

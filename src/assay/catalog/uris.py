@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from assay.errors import InvalidRequest
+from assay.errors import InvalidRequest, closest
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}$")
 NUMBERED = re.compile(r"^v([1-9][0-9]{0,8})$")
@@ -68,10 +68,8 @@ def check_alias_name(kind: str, name: str) -> None:
 
 def did_you_mean(wanted: str, known: list[str]) -> str:
     """``"did you mean 'x'? "`` for the closest known name, or nothing."""
-    import difflib
-
-    close = difflib.get_close_matches(wanted, known, n=1)
-    return f"did you mean {close[0]!r}? " if close else ""
+    close = closest(wanted, known)
+    return f"did you mean {close!r}? " if close else ""
 
 
 def _example(kind: str) -> str:

@@ -106,6 +106,7 @@ def describe_run(session: Session, run: PipelineRun, *, full: bool = True) -> di
         "created_by": run.created_by,
         "created_at": _time(run.created_at),
         "ended_at": _time(run.ended_at),
+        "warnings": list(run.warnings or []),
     }
     if not full:
         return view

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.text import Text
 
 from assay.cli.context import State, console, err_console, handles_errors
 
@@ -33,13 +34,16 @@ def lint_command(
     for problem in check.problems:
         style = {"error": "red", "warning": "yellow"}.get(problem.severity, "cyan")
         head, _, rest = problem.format().partition("\n")
-        console.print(f"[{style}]{head}[/]" + (f"\n{rest}" if rest else ""), markup=True)
+        # NOTE: the message and the quoted line are the user's text: `[a, b]` is YAML, not markup.
+        console.print(Text(head, style=style))
+        if rest:
+            console.print(Text(rest))
     errors = sum(p.severity == "error" for p in check.problems)
     warnings = sum(p.severity == "warning" for p in check.problems)
     if errors or (strict and warnings):
-        err_console.print(f"{path}: {errors} error(s), {warnings} warning(s)")
+        err_console.print(Text(f"{path}: {errors} error(s), {warnings} warning(s)"))
         raise typer.Exit(2)
-    console.print(f"[green]{path}: valid[/]" + (f" ({warnings} warning(s))" if warnings else ""))
+    console.print(Text(f"{path}: valid" + (f" ({warnings} warning(s))" if warnings else ""), style="green"))
 
 
 def _default_file() -> Path:

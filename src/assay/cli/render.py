@@ -151,8 +151,10 @@ def run_list(console: Console, views: list[dict[str, Any]]) -> None:
 def run_tree(view: dict[str, Any]) -> Tree:
     title = f"[bold]Pipeline run #{view['counter']}[/] {view['pipeline']} — {status_text(view['status'])}"
     if view.get("message"):
-        title += f" [dim]({view['message']})[/]"
+        title += f" [dim]({escape(view['message'])})[/]"
     tree = Tree(title)
+    for warning in view.get("warnings", []):
+        tree.add(f"[yellow]warning:[/] {escape(warning)}")
     for node in view.get("nodes", []):
         runs = ", ".join(f"#{e['counter']} {e['status']}" for e in node["executions"])
         line = f"{NODE_MARK.get(node['status'], '?')} [bold]{node['name']}[/] {status_text(node['status'])}"
@@ -182,7 +184,7 @@ def run_tree(view: dict[str, Any]) -> Tree:
             )
             branch.add(f"[{colour}]verdict {verdict['outcome']}[/] against {against}: {escape(rows)}")
         if node.get("message") and node["status"] in ("error", "skipped", "stopped", "pending"):
-            branch.add(f"[dim]{node['message']}[/]")
+            branch.add(f"[dim]{escape(node['message'])}[/]")
     if view.get("model_versions"):
         tree.add("[bold]model versions:[/] " + ", ".join(view["model_versions"]))
     return tree

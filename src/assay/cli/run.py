@@ -37,7 +37,7 @@ def run_command(
     from assay.artifacts import ArtifactStore
     from assay.catalog.executions import ERROR, get_execution
     from assay.catalog.views import describe_execution
-    from assay.errors import InvalidRequest, StepFailed
+    from assay.errors import InvalidRequest, StepFailed, closest
     from assay.project import current_user
     from assay.runtime import ExecutionRequest, Runtime, choose_sandbox, run_execution
     from assay.spec import load_spec
@@ -48,11 +48,9 @@ def run_command(
     spec = load_spec(found.spec_path)
     settings = load_settings(found.root)
     if step not in spec.steps:
-        import difflib
-
-        close = difflib.get_close_matches(step, list(spec.steps), n=1)
+        close = closest(step, spec.steps)
         raise InvalidRequest(
-            f"valohai.yaml has no step {step!r}" + (f"; did you mean {close[0]!r}?" if close else ""),
+            f"valohai.yaml has no step {step!r}" + (f"; did you mean {close!r}?" if close else ""),
             hint=f"its steps: {', '.join(spec.steps) or 'none'}",
         )
     given_inputs = {

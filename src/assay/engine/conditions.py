@@ -5,9 +5,12 @@ arithmetic, abs/min/max — never ``eval``). Names are ``metadata.<key>`` (the l
 node logged), ``parameter.<name>`` and, where given, ``baseline.<metric>``. A list of ``if``
 expressions must all hold.
 
-A condition that names a metadata key the node never logged cannot be decided. Assay then
-fails closed: the run ends in ``error`` with a message naming the key, rather than guessing
-that a regression check passed.
+A condition that names a value the node does not have (metadata it never logged) cannot be
+decided. Assay then fails closed by *firing* the action — ``stop-pipeline`` stops the run,
+``error-pipeline`` errors it, ``require-approval`` asks a person — with a warning that names
+the key, rather than guessing that a regression check passed. A list of ``if`` expressions is
+decided in three values: any false one means the action does not fire, else any undecidable
+one fires it with the warning.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ _EVALUATOR = CommonBooleanEvaluator()
 class Fired:
     thens: tuple[str, ...] = ()
     reason: str | None = None  # the condition(s) that fired, for messages
-    problem: str | None = None  # a condition that could not be decided
+    problem: str | None = None  # a condition that is broken (not merely undecidable)
+    warnings: tuple[str, ...] = ()  # conditions that could not be decided, and fired
 
 
 def fire(
@@ -44,23 +48,41 @@ def fire(
     values = _values(metadata, parameters, extra or {})
     thens: list[str] = []
     reasons: list[str] = []
+    warnings: list[str] = []
     for action in actions:
         if event not in action.when:
             continue
         try:
-            holds = all(_EVALUATOR.evaluate(expression, values) for expression in action.if_)
-        except NoSuchValue:
-            missing = ", ".join(_missing(action.if_, values)) or "a value"
-            return Fired(
-                problem=f"node {node!r}: condition {' and '.join(action.if_)!r} names {missing}, "
-                "which the node never logged; the run stops rather than guess"
-            )
+            holds = _decide(action.if_, values)
         except (EvaluatorError, ArithmeticError, TypeError, ValueError, SyntaxError) as exc:
             return Fired(problem=f"node {node!r}: condition {' and '.join(action.if_)!r} failed: {exc}")
-        if holds:
+        if holds is None:
+            warnings.append(undecided(node, action, _missing(action.if_, values)))
+        if holds is not False:
             thens.extend(action.then)
             reasons.append(" and ".join(action.if_) or event)
-    return Fired(tuple(thens), "; ".join(reasons) or None)
+    return Fired(tuple(thens), "; ".join(reasons) or None, warnings=tuple(warnings))
+
+
+def _decide(expressions: tuple[str, ...], values: dict[tuple[str, ...] | str, Any]) -> bool | None:
+    """All of ``expressions`` hold: True, False, or None when one cannot be decided (and none is false)."""
+    undecided = False
+    for expression in expressions:
+        try:
+            if not _EVALUATOR.evaluate(expression, values):
+                return False
+        except NoSuchValue:
+            undecided = True
+    return None if undecided else True
+
+
+def undecided(node: str, action: NodeAction, missing: list[str]) -> str:
+    """The warning for an action that fired because its condition could not be decided."""
+    names = ", ".join(missing) or "a value it does not have"
+    return (
+        f"node {node!r}: condition {' and '.join(action.if_)!r} names {names}, which the node never "
+        f"logged; it cannot be decided, so its action ({', '.join(action.then)}) fires"
+    )
 
 
 _NAME = re.compile(r"\b(metadata|parameter|baseline)\.([A-Za-z0-9_\-]+)")

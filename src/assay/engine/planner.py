@@ -13,7 +13,8 @@ Rules:
   skipped.
 * A ready node's ``node-starting`` actions fire first: ``stop-pipeline`` and
   ``error-pipeline`` end the run; ``require-approval`` asks for a gate and waits for its
-  decision (rejected → the run stops); a condition that cannot be decided fails the run.
+  decision (rejected → the run stops); a condition that cannot be decided fires its action,
+  and the action carries the warning that says so.
 * When nothing runs and nothing can start, the run waits for approval if a gate is pending,
   else finishes: ``error`` if a node errored (without ``continue``), else ``completed``.
 """
@@ -49,11 +50,13 @@ class RunState:
 @dataclass(frozen=True)
 class Start:
     node: str
+    warnings: tuple[str, ...] = ()  # node-starting conditions that could not be decided
 
 
 @dataclass(frozen=True)
 class RequestApproval:
     node: str
+    warnings: tuple[str, ...] = ()  # node-starting conditions that could not be decided
 
 
 @dataclass(frozen=True)
@@ -65,11 +68,13 @@ class Skip:
 @dataclass(frozen=True)
 class StopRun:
     reason: str
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class FailRun:
     reason: str
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -144,17 +149,18 @@ def _starting(graph: Graph, name: str, state: NodeState, parameters_of: Paramete
     node = graph.node(name)
     parameters = parameters_of(name) if any("node-starting" in a.when for a in node.actions) else {}
     fired = fire(node.actions, "node-starting", node=name, metadata={}, parameters=parameters)
+    warnings = fired.warnings
     if fired.problem:
         return FailRun(fired.problem)
     if "stop-pipeline" in fired.thens:
-        return StopRun(f"node {name!r}: {fired.reason}")
+        return StopRun(f"node {name!r}: {fired.reason}", warnings)
     if "error-pipeline" in fired.thens:
-        return FailRun(f"node {name!r}: {fired.reason}")
+        return FailRun(f"node {name!r}: {fired.reason}", warnings)
     if "require-approval" in fired.thens:
         if state.gate is None:
-            return RequestApproval(name)
+            return RequestApproval(name, warnings)
         if state.gate == "rejected":
             return StopRun(f"node {name!r} was rejected")
         if state.gate != "approved":
             return None
-    return Start(name)
+    return Start(name, warnings)

@@ -8,7 +8,8 @@ node's completion. For an action that stops or fails the run, a rule that holds 
 
 With no baseline yet (no version holds the alias), or a baseline that never recorded the
 metric, the rule cannot be compared: its row says so, the action does not fire, and the run
-goes on. A candidate that never logged the metric fails closed, as every condition does.
+goes on. A candidate that never logged the metric fails closed, as every condition does: the
+action fires (a stop stops the run), its rows say why, and the run gets a warning naming the key.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from assay.engine.conditions import Fired, evaluate_expression, fire
+from assay.engine.conditions import Fired, evaluate_expression, fire, undecided
 from assay.spec.model import NodeAction
 
 PASS, FAIL, NO_BASELINE = "pass", "fail", "no-baseline"
@@ -66,19 +67,19 @@ def evaluate(
         return Evaluation(fired)
     if baseline is not None and baseline.problem:
         return Evaluation(Fired(problem=f"node {node!r}: {baseline.problem}"))
-    unlogged = sorted({m for a in compared for e in a.if_ for m in _METADATA.findall(e)} - set(metadata))
-    if unlogged:  # fail closed, baseline or not: a check on a metric never logged cannot pass
-        names = ", ".join(f"metadata.{m}" for m in unlogged)
-        return Evaluation(
-            Fired(
-                problem=f"node {node!r}: a baseline condition names {names}, which the node never "
-                "logged; the run stops rather than guess"
-            )
-        )
     thens, reasons = list(fired.thens), [fired.reason] if fired.reason else []
+    warnings = list(fired.warnings)
     rows: list[dict[str, Any]] = []
     for action in compared:
         stops = any(t in STOPPING_THENS for t in action.then)
+        unlogged = sorted({m for e in action.if_ for m in _METADATA.findall(e)} - set(metadata))
+        if unlogged:  # fail closed, baseline or not: a check on a metric never logged cannot pass
+            warnings.append(undecided(node, action, [f"metadata.{m}" for m in unlogged]))
+            rows.extend({**_row(e, metadata, baseline, not stops), "note": "the candidate never logged it"}
+                        for e in action.if_)  # fmt: skip
+            thens.extend(action.then)
+            reasons.append(f"{' and '.join(action.if_)} (undecidable: never logged {', '.join(unlogged)})")
+            continue
         missing = [
             m
             for e in action.if_
@@ -99,7 +100,7 @@ def evaluate(
         if outcome.thens:
             thens.extend(outcome.thens)
             reasons.append(_explain(action, metadata, baseline))
-    result = Fired(tuple(thens), "; ".join(reasons) or None)
+    result = Fired(tuple(thens), "; ".join(reasons) or None, warnings=tuple(warnings))
     return Evaluation(result, tuple(rows), _outcome(rows), baseline)
 
 

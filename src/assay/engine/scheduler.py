@@ -148,18 +148,22 @@ class Driver:
     def _apply(self, action: planner.Action) -> bool:
         """Record the action, then carry it out; True when the loop should end."""
         match action:
-            case planner.Start(node):
+            case planner.Start(node, warnings):
+                self._warn(warnings)
                 self._start(node)
             case planner.Skip(node, reason):
                 self._set_node(node, SKIPPED, message=reason)
                 self.on_event(f"skipped {node}: {reason}")
-            case planner.RequestApproval(node):
+            case planner.RequestApproval(node, warnings):
                 with self.catalog.transaction() as session:
+                    pipelines.add_warnings(session, self.run, warnings, self.actor)
                     gates.request_gate(session, self.run, node, self.actor)
                     pipelines.set_node(session, self.run, node, WAITING, self.actor)
+                self._show(warnings)
                 self.on_event(f"{node} needs approval")
-            case planner.StopRun(reason) | planner.FailRun(reason):
+            case planner.StopRun(reason, warnings) | planner.FailRun(reason, warnings):
                 status = STOPPING if isinstance(action, planner.StopRun) else FAILING
+                self._warn(warnings)
                 self._set_run(status, reason, only_from=(RUNNING, WAITING))
                 self.on_event(f"{'stopping' if status == STOPPING else 'failing'} the run: {reason}")
                 self._stop_launches()
@@ -238,6 +242,7 @@ class Driver:
                                    reused=reused, message=note)  # fmt: skip
                 self._record_verdict(session, name, ids, evaluation)
                 self._follow_actions(session, name, evaluation.fired)
+            self._show(evaluation.fired.warnings)
             self._results[name] = result
             counters = ", ".join(f"#{o.counter}" for o in outcomes if o.counter)
             self.on_event(f"completed {name} ({'reused ' if reused else ''}{counters})")
@@ -264,6 +269,7 @@ class Driver:
                     session, self.run, FAILING, self.actor, f"node {name!r} failed: {message}"
                 )
                 stopped = True
+        self._show(evaluation.fired.warnings)
         self.on_event(f"{name} failed: {message}")
         if stopped:
             self._stop_launches()
@@ -300,6 +306,7 @@ class Driver:
         self.on_event(f"{name}: verdict against the baseline: {evaluation.outcome}")
 
     def _follow_actions(self, session: Any, name: str, fired: Any) -> bool:
+        pipelines.add_warnings(session, self.run, fired.warnings, self.actor)
         if fired.problem:
             pipelines.set_run_status(session, self.run, FAILING, self.actor, fired.problem)
         elif "stop-pipeline" in fired.thens:
@@ -391,6 +398,17 @@ class Driver:
     def _node_rows(self) -> dict[str, pipelines.NodeRow]:
         with self.catalog.read() as session:
             return pipelines.node_rows(session, self.run.id)
+
+    def _warn(self, warnings: tuple[str, ...]) -> None:
+        """Record warnings on the run (each once) and say them."""
+        if warnings:
+            with self.catalog.transaction() as session:
+                pipelines.add_warnings(session, self.run, warnings, self.actor)
+            self._show(warnings)
+
+    def _show(self, warnings: tuple[str, ...]) -> None:
+        for warning in warnings:
+            self.on_event(f"warning: {warning}")
 
     def _set_node(self, name: str, status: str, **fields: Any) -> None:
         with self.catalog.transaction() as session:

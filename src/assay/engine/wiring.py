@@ -4,13 +4,20 @@ Precedence for a parameter, lowest first: the step's default (with the node's ``
 values carried by edges (``parameter`` → ``parameter``, ``metadata`` → ``parameter``),
 pipeline parameters that target it, and ``--node-param NODE.PARAM=V``.
 
+A value that arrives by an edge keeps its JSON type in a parameter that declares no ``type``
+(a metadata ``1`` stays the number 1); a declared type converts and validates it as ever.
+
 Inputs: ``--input NODE.INPUT=URI`` replaces an input's defaults. Edges deliver files:
 ``output.<glob>`` gives the source's output files that match (a glob containing ``/``
 matches the path relative to ``outputs/``, any other glob the file name, so ``model*``
-matches ``model/model-1.pkl``); ``input.<name>`` gives the files the source received as
-that input. Delivered files replace the input's defaults (``edge-merge-mode: replace``, the
-default) or join them (``append``). An edge that delivers nothing is an error naming what
-the source did produce.
+matches ``model/model-1.pkl``); ``input.<glob>`` gives the files the source received in
+every input whose name matches (``model*``: ``model-a`` and ``model-b``), or, when no input's
+name matches, the received files whose names match; ``input.<inputs>/<files>`` both. Only
+the target's key is exact. Delivered files replace the input's defaults (``edge-merge-mode:
+replace``, the default) or join them (``append``); a file that arrives by several edges is
+delivered once. An output edge that delivers nothing is an error naming what the source did
+produce. An edge into a parameter or input the target step does not declare delivers
+nothing (``assay lint`` warns, and the run records the warning).
 
 Task nodes fan out: every parameter whose value is a list (and which is not ``multiple``)
 is an axis, and one execution runs per combination.
@@ -39,7 +46,8 @@ class NodeResult:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     metadata: Mapping[str, Any] = field(default_factory=dict)
     outputs: tuple[tuple[str, str], ...] = ()  # (name relative to outputs/, datum id)
-    inputs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # input → datum ids
+    #: input → the (file name, datum id) pairs it received
+    inputs: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     environment: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -77,6 +85,8 @@ class NodeLaunch:
     inputs: Mapping[str, tuple[str, ...]]  # only the inputs whose defaults are replaced
     environment: Mapping[str, str]
     index: int = 0  # the child's position in a task node's fan-out
+    #: parameters whose values arrived by an edge (an untyped one keeps their JSON type)
+    from_edges: frozenset[str] = frozenset()
 
 
 def check_request(graph: Graph, request: RunRequest) -> None:
@@ -101,8 +111,7 @@ def check_request(graph: Graph, request: RunRequest) -> None:
                         problems.extend(_value_problems(step, name, texts, task))
     for name, texts in request.parameters.items():
         parameter = pipeline.parameters.get(name)
-        for target in parameter.targets if parameter else ():
-            node, _, key = target.partition(".parameter.")
+        for node, key in _targets(parameter.targets if parameter else ()):
             if node in pipeline.nodes and key in _step(graph, node).parameters:
                 is_task = graph.node(node).type == "task"
                 problems.extend(_value_problems(_step(graph, node), key, texts, is_task))
@@ -151,15 +160,24 @@ def node_parameters(
     graph: Graph, name: str, results: Mapping[str, NodeResult], request: RunRequest
 ) -> dict[str, Any]:
     """The node's parameter values (before a task node's fan-out)."""
+    return _parameter_values(graph, name, results, request)[0]
+
+
+def _parameter_values(
+    graph: Graph, name: str, results: Mapping[str, NodeResult], request: RunRequest
+) -> tuple[dict[str, Any], frozenset[str]]:
+    """The node's parameter values, and the names whose values came by an edge."""
     step = _step(graph, name)
     values: dict[str, Any] = {p.name: p.default for p in step.parameters.values() if p.default is not None}
+    from_edges: set[str] = set()
     for edge in graph.edges_into(name):
-        if edge.target_type != "parameter":
-            continue
+        if edge.target_type != "parameter" or edge.target_key not in step.parameters:
+            continue  # into a parameter the step does not declare: delivers nothing (lint warns)
         source = results.get(edge.source_node, NodeResult())
         if edge.source_type == "parameter":
             if edge.source_key in source.parameters:
                 values[edge.target_key] = source.parameters[edge.source_key]
+                from_edges.add(edge.target_key)
         elif edge.source_type == "metadata":
             if edge.source_key not in source.metadata:
                 raise InvalidRequest(
@@ -168,29 +186,34 @@ def node_parameters(
                     f" (it logged: {', '.join(source.metadata) or 'nothing'})"
                 )
             values[edge.target_key] = source.metadata[edge.source_key]
+            from_edges.add(edge.target_key)
+    task = graph.node(name).type == "task"
     for pipeline_parameter in graph.pipeline.parameters.values():
         texts = request.parameters.get(pipeline_parameter.name)
-        for target in pipeline_parameter.targets:
-            node, _, parameter = target.partition(".parameter.")
+        for node, parameter in _targets(pipeline_parameter.targets):
             if node != name or parameter not in step.parameters:
                 continue
             if texts is not None:
-                values[parameter] = _typed(step, parameter, texts, graph.node(name).type == "task")
+                values[parameter] = _typed(step, parameter, texts, task)
             elif pipeline_parameter.default is not None:
                 values[parameter] = pipeline_parameter.default
+            else:
+                continue
+            from_edges.discard(parameter)
     for parameter, texts in request.node_parameters.get(name, {}).items():
-        values[parameter] = _typed(step, parameter, texts, graph.node(name).type == "task")
-    return values
+        values[parameter] = _typed(step, parameter, texts, task)
+        from_edges.discard(parameter)
+    return values, frozenset(from_edges)
 
 
 def wire(graph: Graph, name: str, results: Mapping[str, NodeResult], request: RunRequest) -> list[NodeLaunch]:
     """The executions to start for node ``name`` (several for a task node's fan-out)."""
     step = _step(graph, name)
-    parameters = node_parameters(graph, name, results, request)
+    parameters, from_edges = _parameter_values(graph, name, results, request)
     inputs = _inputs(graph, name, step, results, request)
     environment = _environment(graph, name, results)
     if graph.node(name).type != "task":
-        return [NodeLaunch(name, step, parameters, inputs, environment)]
+        return [NodeLaunch(name, step, parameters, inputs, environment, from_edges=from_edges)]
     axes = [
         (p, v)
         for p, v in parameters.items()
@@ -200,8 +223,18 @@ def wire(graph: Graph, name: str, results: Mapping[str, NodeResult], request: Ru
     launches = []
     for index, combination in enumerate(combinations):
         values = {**parameters, **{p: v for (p, _), v in zip(axes, combination, strict=True)}}
-        launches.append(NodeLaunch(name, step, values, inputs, environment, index))
+        launches.append(NodeLaunch(name, step, values, inputs, environment, index, from_edges))
     return launches
+
+
+def _targets(targets: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(node, parameter) of each ``NODE.parameter.NAME`` target (spec/ made them canonical)."""
+    found = []
+    for target in targets:
+        parts = target.split(".", 2)
+        if len(parts) == 3 and parts[1] == "parameter":
+            found.append((parts[0], parts[2]))
+    return found
 
 
 def matches(pattern: str, name: str) -> bool:
@@ -217,8 +250,8 @@ def _inputs(
     given = {k: tuple(v) for k, v in request.node_inputs.get(name, {}).items()}
     delivered: dict[str, list[str]] = {}
     for edge in graph.edges_into(name):
-        if edge.target_type != "input":
-            continue
+        if edge.target_type != "input" or edge.target_key not in step.inputs:
+            continue  # into an input the step does not declare: delivers nothing (lint warns)
         source = results.get(edge.source_node, NodeResult())
         if edge.source_type == "output":
             found = [f"datum://{d}" for n, d in source.outputs if matches(edge.source_key, n)]
@@ -229,15 +262,28 @@ def _inputs(
                     f"(it produced: {produced})"
                 )
         elif edge.source_type == "input":
-            found = [f"datum://{d}" for d in source.inputs.get(edge.source_key, ())]
+            found = [f"datum://{d}" for d in received(source.inputs, edge.source_key)]
         else:
             continue
         delivered.setdefault(edge.target_key, []).extend(found)
     merge = graph.node(name).edge_merge_mode
     for input_name, uris in delivered.items():
         base = given.get(input_name, step.inputs[input_name].default) if merge == "append" else ()
-        given[input_name] = (*base, *uris)
+        given[input_name] = tuple(dict.fromkeys((*base, *uris)))  # one datum by several edges: once
     return given
+
+
+def received(inputs: Mapping[str, tuple[tuple[str, str], ...]], key: str) -> list[str]:
+    """The datum ids an ``input.<key>`` edge takes from what its source received.
+
+    ``key`` is a glob on input names (``model*``); when no input's name matches it, a glob on
+    the received files' names instead. ``INPUTS/FILES`` (``models/*.pkl``) globs both.
+    """
+    names, _, files = key.partition("/")
+    chosen = [n for n in inputs if fnmatch.fnmatchcase(n, names)]
+    if not chosen and not files:
+        return [d for n in inputs for f, d in inputs[n] if matches(key, f)]
+    return [d for n in chosen for f, d in inputs[n] if not files or matches(files, f)]
 
 
 def _environment(graph: Graph, name: str, results: Mapping[str, NodeResult]) -> dict[str, str]:

@@ -39,6 +39,7 @@ class LocalExecutor:
         request = ExecutionRequest(
             step=launch.step,
             parameters=dict(launch.parameters),
+            parameters_from_edges=launch.from_edges,
             inputs={name: list(uris) for name, uris in launch.inputs.items()},
             environment_variables=dict(launch.environment),
             pipeline=PipelineContext(

@@ -18,7 +18,7 @@ from assay.catalog.tables import PipelineRun
 from assay.engine.graph import Graph, build_graph
 from assay.engine.scheduler import Driver
 from assay.engine.wiring import RunRequest, catalog_references, check_request
-from assay.errors import Conflict, InvalidRequest, NotFound, PermissionDenied, SpecError
+from assay.errors import Conflict, InvalidRequest, NotFound, PermissionDenied, SpecError, closest
 from assay.executors.local import LocalExecutor, NodeLineCallback
 from assay.runtime import Runtime
 from assay.spec import check_text, load_spec
@@ -41,26 +41,40 @@ def start_run(runtime: Runtime, pipeline_name: str, request: RunRequest, options
     """Create a run of ``pipeline_name`` (nothing is recorded if the request is wrong) and drive it."""
     spec_path = runtime.project.spec_path
     spec = load_spec(spec_path)
+    if pipeline_name in spec.broken:
+        problems = spec.broken[pipeline_name]
+        raise SpecError(
+            f"pipeline {pipeline_name!r} cannot run: it has {len(problems)} error"
+            f"{'s' if len(problems) != 1 else ''}",
+            list(problems),
+            hint="`assay lint` lists every finding; the file's other pipelines and its steps still run",
+        )
     if pipeline_name not in spec.pipelines:
-        import difflib
-
-        close = difflib.get_close_matches(pipeline_name, list(spec.pipelines), n=1)
+        close = closest(pipeline_name, [*spec.pipelines, *spec.broken])
         raise InvalidRequest(
             f"valohai.yaml has no pipeline {pipeline_name!r}"
-            + (f"; did you mean {close[0]!r}?" if close else ""),
+            + (f"; did you mean {close!r}?" if close else ""),
             hint=f"its pipelines: {', '.join(spec.pipelines) or 'none'}",
         )
     graph = build_graph(spec.pipelines[pipeline_name])
     check_request(graph, request)
     _check_references(runtime, graph, request)
     reuse = graph.pipeline.reuse_executions if options.reuse is None else options.reuse
+    # What lint warns about this pipeline (an edge that delivers nothing…) goes on the run too.
+    warnings = [
+        f"valohai.yaml:{p.line}: {p.message}"
+        for p in spec.pipeline_findings.get(pipeline_name, ())
+        if p.severity == "warning"
+    ]
     with runtime.catalog.transaction() as session:
         run = pipelines.create_run(
             session, project_id=runtime.project_id, pipeline=pipeline_name, nodes=list(graph.order),
             spec_text=spec_path.read_text(encoding="utf-8"), request={**request.to_json(), "reuse": reuse},
-            actor=runtime.actor,
+            actor=runtime.actor, warnings=warnings,
         )  # fmt: skip
     options.on_event(f"pipeline run #{run.counter} of {pipeline_name!r} started")
+    for warning in warnings:
+        options.on_event(f"warning: {warning}")
     return _drive(runtime, run, graph, request, reuse, options)
 
 

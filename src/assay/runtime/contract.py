@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from assay.catalog.reuses import Place
 from assay.errors import InvalidRequest
 from assay.runtime import envs
 from assay.runtime.inputs import StagedFile
@@ -25,6 +26,11 @@ class PipelineContext:
     node: str
     attempt: int
     index: int = 0  # the child's position in a task node's fan-out
+
+    @property
+    def place(self) -> Place:
+        """Where reuse looks from: this node (or task child) of this run."""
+        return Place(self.run_id, self.pipeline, self.node, self.index)
 
 
 @dataclass(frozen=True)

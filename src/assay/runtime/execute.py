@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from assay.artifacts import ArtifactStore
-from assay.catalog import Catalog, baselines, datums, executions, registration
+from assay.catalog import Catalog, baselines, datums, executions, registration, reuses
 from assay.catalog.projects import ensure_project
 from assay.catalog.tables import Execution, new_id
 from assay.engine.conditions import condition_holds
@@ -45,6 +45,8 @@ class ExecutionRequest:
     step: Step
     parameters: Mapping[str, Any] = field(default_factory=dict)
     parameters_as_text: bool = False  # values are lists of strings from a command line
+    #: parameters whose values came by a pipeline edge (an untyped one keeps their JSON type)
+    parameters_from_edges: frozenset[str] = frozenset()
     #: input name → URIs replacing its default
     inputs: Mapping[str, Sequence[str]] = field(default_factory=dict)
     environment_variables: Mapping[str, str] = field(default_factory=dict)
@@ -111,7 +113,9 @@ class ExecutionResult:
 def run_execution(request: ExecutionRequest, runtime: Runtime) -> ExecutionResult:
     git_probe = provenance.GitProbe(runtime.project.root)  # runs while we check the request
     step = request.step
-    values = resolve_parameters(step, request.parameters, as_text=request.parameters_as_text)
+    values = resolve_parameters(
+        step, request.parameters, as_text=request.parameters_as_text, from_edges=request.parameters_from_edges
+    )
     script = step.build_script(values)
     env_values = contract.environment_variables(step, request.environment_variables)
     with runtime.catalog.read() as session:
@@ -125,10 +129,13 @@ def run_execution(request: ExecutionRequest, runtime: Runtime) -> ExecutionResul
     note = None
     if request.reuse:
         facts = reuse.facts(step, script, values, files, git_probe.state(), env_values)
+        place = None if request.pipeline is None else request.pipeline.place
         with runtime.catalog.read() as session:
-            decision = reuse.decide(session, runtime.project_id, step.name, facts)
-            if decision.execution is not None:
-                return _reused(session, decision.execution, decision.note)
+            decision = reuse.decide(session, runtime.project_id, step.name, facts, place)
+        for choice in decision.choices:
+            with runtime.catalog.transaction() as session:
+                if place is None or reuses.claim(session, place, choice.execution.id):
+                    return _reused(session, choice.execution, choice.note)
         note = decision.note
     python_env = envs.ensure_environment(runtime.project.envs_dir, step.image)
 

@@ -97,6 +97,7 @@ def plan_inputs(
                 problems.append(f"input {name!r}: {exc.message}")
         if not uris and not spec_input.optional:
             problems.append(f"input {name!r} is required and has no default: give --input {name}=URI")
+        sources = _distinct(sources)
         problems.extend(f"input {name!r}: {p}" for p in _check_names(spec_input, sources))
         plan[name] = _apply_filename(spec_input, sources)
     if problems:
@@ -254,19 +255,31 @@ def _apply_filename(spec_input: Input, sources: list[Source]) -> list[Source]:
     return sources
 
 
+def _distinct(sources: list[Source]) -> list[Source]:
+    """One source per file: the same datum (or the same bytes, or path, or URL) under the same
+    name arrives once, however many URIs or edges named it."""
+    kept: dict[tuple[str, str], Source] = {}
+    for source in sources:
+        what = source.sha256 or source.datum_id or source.url or str(source.path)
+        kept.setdefault((source.name, what), source)
+    return list(kept.values())
+
+
 def _check_names(spec_input: Input, sources: list[Source]) -> list[str]:
     problems = []
     names = [spec_input.filename] if spec_input.filename and len(sources) == 1 else [s.name for s in sources]
     for name in names:
         if name is None or not _inside(name):
             problems.append(f"file name {name!r} would escape inputs/{spec_input.name}/")
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
+    seen: dict[str, Source] = {}
+    for source in sources:
+        other = seen.setdefault(source.name, source)
+        if other is not source:
             problems.append(
-                f"two files would be named {name!r}; set keep-directories: suffix (or full) on the input"
+                f"two different files would both be {source.name!r} ({other.uri} and {source.uri}); "
+                "keep-directories: suffix (or full) keeps files apart when they come from different "
+                "folders, otherwise give them different names"
             )
-        seen.add(name or "")
     return problems
 
 

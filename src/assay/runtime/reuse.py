@@ -4,6 +4,10 @@ The *facts* of an execution are its step definition, built command, parameter va
 file contents (sha256 per input and file name), image and code commit. Their digest is the
 execution's reuse key. An execution from a dirty work tree (or outside git) has no key: its
 code is not pinned by a commit, so it is never reused and never reuses.
+
+In a pipeline run, reuse is per node (``decide``): an execution of the same run is never
+reused, no two nodes of one run stand for one execution, and the execution that stood for the
+same node of the same pipeline before is preferred. ``--explain-reuse`` prints which rule chose.
 """
 
 from __future__ import annotations
@@ -16,15 +20,22 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from assay.catalog import executions
+from assay.catalog import executions, reuses
+from assay.catalog.reuses import Place
 from assay.catalog.tables import Execution
 from assay.spec.model import Step
 
 
 @dataclass(frozen=True)
+class Choice:
+    execution: Execution
+    note: str  # which rule chose it, for --explain-reuse
+
+
+@dataclass(frozen=True)
 class Decision:
-    execution: Execution | None  # the execution to reuse, if any
-    note: str
+    choices: tuple[Choice, ...]  # the executions that may be reused, best first
+    note: str  # why nothing is reused, when none of them can be
 
 
 def facts(
@@ -54,25 +65,62 @@ def key(execution_facts: Mapping[str, Any]) -> str | None:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def decide(session: Session, project_id: str, step: str, execution_facts: Mapping[str, Any]) -> Decision:
+SAME = "same step, command, parameters, inputs, image and commit"
+
+
+def decide(
+    session: Session, project_id: str, step: str, execution_facts: Mapping[str, Any], place: Place | None
+) -> Decision:
+    """The identical earlier executions this one may stand for, best first, and why.
+
+    In a pipeline run (``place``): never one made earlier in the same run, never one another
+    node of the run stands for; first those that stood for the same node of the same pipeline
+    before, then the newest. The caller claims one (``reuses.claim``) before using it.
+    """
     reuse_key = key(execution_facts)
     if reuse_key is None:
         why = "outside a git work tree" if not execution_facts.get("commit") else "the work tree has changes"
-        return Decision(None, f"not reused: {why}, so the code is not pinned by a commit")
-    found = executions.find_reusable(session, project_id, reuse_key)
-    if found is not None:
-        return Decision(found, f"reused execution #{found.counter}: same step, command, parameters, inputs, "
-                               "image and commit")  # fmt: skip
+        return Decision((), f"not reused: {why}, so the code is not pinned by a commit")
+    found = reuses.candidates(session, project_id, reuse_key)
+    if place is None:
+        choices = tuple(
+            Choice(e, f"reused execution #{e.counter}: the newest identical one ({SAME})") for e in found
+        )
+        return Decision(choices, _miss(session, project_id, step, execution_facts))
+    held = reuses.claimed(session, place.run_id)
+    refused: list[str] = []
+    free: list[Execution] = []
+    for execution in found:
+        holder = held.get(execution.id)
+        if execution.pipeline_run_id == place.run_id:
+            refused.append(
+                f"#{execution.counter} was made earlier in this run (node {execution.pipeline_node!r})"
+            )
+        elif holder is not None and holder != (place.node, place.index):
+            refused.append(f"#{execution.counter} already stands for node {holder[0]!r} of this run")
+        else:
+            free.append(execution)
+    before = reuses.stood_for(session, place, [e.id for e in free])
+    choices = tuple(
+        Choice(e, f"reused execution #{e.counter}: it stood for node {place.node!r} of pipeline "
+                  f"{place.pipeline!r} before ({SAME})")
+        for e in free if e.id in before
+    ) + tuple(
+        Choice(e, f"reused execution #{e.counter}: the newest identical one no node of this run stands for; "
+                  f"none stood for node {place.node!r} before ({SAME})")
+        for e in free if e.id not in before
+    )  # fmt: skip
+    if refused:
+        return Decision(choices, f"not reused: identical, but {'; '.join(refused)}")
+    return Decision(choices, _miss(session, project_id, step, execution_facts))
+
+
+def _miss(session: Session, project_id: str, step: str, execution_facts: Mapping[str, Any]) -> str:
     previous = executions.latest_reusable_of_step(session, project_id, step)
     if previous is None:
-        return Decision(
-            None, f"not reused: no earlier completed execution of step {step!r} from a clean commit"
-        )
-    return Decision(
-        None,
-        f"not reused: differs from #{previous.counter} in "
-        f"{_differences(previous.reuse_facts, execution_facts)}",
-    )
+        return f"not reused: no earlier completed execution of step {step!r} from a clean commit"
+    changed = _differences(previous.reuse_facts, execution_facts)
+    return f"not reused: differs from #{previous.counter} in {changed}"
 
 
 def _differences(before: Mapping[str, Any], now: Mapping[str, Any]) -> str:

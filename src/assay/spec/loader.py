@@ -1,32 +1,30 @@
 """Load ``valohai.yaml``: parse, canonicalize, validate, lint — every problem at once.
 
-``check_spec`` never raises for the file's content: it returns the spec (when there are no
-errors) and every finding with its line and column. ``load_spec`` raises ``SpecError`` with
-all of them when there is at least one error.
+``check_spec`` never raises for the file's content: it returns the spec (when the file has no
+error outside its pipelines) and every finding with its line and column. An error inside one
+pipeline makes only that pipeline unrunnable: it is left out of ``Spec.pipelines`` and kept,
+with its errors, in ``Spec.broken``, so the steps and the other pipelines still run.
+``load_spec`` raises ``SpecError`` with all of them when the file itself cannot be used.
 """
 
 from __future__ import annotations
 
-import difflib
 import functools
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from valohai_yaml.lint import LintResult
 from valohai_yaml.objs import Config
 from valohai_yaml.validation import get_json_schema
 
 from assay.errors import Problem, SpecError
-from assay.spec.model import Spec, build_pipeline, build_step
+from assay.spec.lint import lint_config, suggest
+from assay.spec.model import Pipeline, Spec, build_pipeline, build_step
 from assay.spec.normalize import Canonical, canonicalize
 from assay.spec.source import DataPath, SourceMap, parse_yaml
-
-#: actions Assay performs; valohai-yaml only knows the first three and warns on the last
-KNOWN_THENS = frozenset({"noop", "stop-pipeline", "error-pipeline", "require-approval"})
 
 CANONICAL_NOTE = (
     "this file uses shorthand forms that Assay accepts but Valohai itself rejects ({where}); "
@@ -74,6 +72,35 @@ def check_spec(path: str | Path) -> SpecCheck:
     return check_text(text, display, str(path))
 
 
+class _Found:
+    """Problems in the order found, each with the pipeline it concerns (None: the whole file)."""
+
+    def __init__(self, canonical: Canonical, source: SourceMap) -> None:
+        self.canonical = canonical
+        self.source = source
+        self.items: list[tuple[Problem, str | None]] = []
+
+    def add(self, path: DataPath, severity: str, message: str, pipeline: str | None = None) -> None:
+        problem = self.source.problem(self.canonical.original_path(path), severity, message)
+        self.items.append((problem, pipeline))
+
+    def add_problem(self, problem: Problem, pipeline: str | None = None) -> None:
+        self.items.append((problem, pipeline))
+
+    def file_errors(self) -> bool:
+        return any(p.severity == "error" and scope is None for p, scope in self.items)
+
+    def broken(self) -> set[str]:
+        return {scope for p, scope in self.items if scope is not None and p.severity == "error"}
+
+    def of(self, pipeline: str) -> tuple[Problem, ...]:
+        return tuple(p for p, scope in self.items if scope == pipeline)
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        return tuple(p for p, _ in self.items)
+
+
 def check_text(text: str, display: str = "valohai.yaml", path: str = "valohai.yaml") -> SpecCheck:
     parsed = parse_yaml(text, display)
     if isinstance(parsed, Problem):
@@ -86,37 +113,108 @@ def check_text(text: str, display: str = "valohai.yaml", path: str = "valohai.ya
         )
         return SpecCheck(None, (problem,), None, source)
     canonical = canonicalize(data)
-    problems = [
-        *_shorthand_note(canonical, source),
-        *_schema_problems(canonical, source),
-        *_durations(canonical, source),
-    ]
-    if any(p.severity == "error" for p in problems):
-        return SpecCheck(None, tuple(problems), canonical, source)
-    try:
-        config = Config.parse(canonical.data)
-    except Exception as exc:  # noqa: BLE001
-        # NOTE: the reference parser raises assorted exception types for data its schema
-        # accepted; at this boundary every one of them is a finding about the user's file.
-        problems.append(_locate_by_text(source, "error", f"cannot interpret the file: {exc}", str(exc)))
-        return SpecCheck(None, tuple(problems), canonical, source)
-    problems.extend(_lint(config, canonical, source))
-    if any(p.severity == "error" for p in problems):
-        return SpecCheck(None, tuple(problems), canonical, source)
+    found = _Found(canonical, source)
+    for problem in _shorthand_note(canonical, source):
+        found.add_problem(problem)
+    _schema_problems(canonical, source, found)
+    _durations(canonical, found)
+    if found.file_errors():
+        return SpecCheck(None, found.problems, canonical, source)
+    config = _parse(canonical.data, found)
+    if config is None:
+        return SpecCheck(None, found.problems, canonical, source)
+    for warning in getattr(config, "_parse_warnings", []) or []:
+        found.add_problem(_locate_by_text(source, "warning", str(warning), str(warning)))
+    for finding in lint_config(config, canonical.data):
+        found.add(finding.path, finding.severity, finding.message, finding.pipeline)
+    if found.file_errors():
+        return SpecCheck(None, found.problems, canonical, source)
     try:
         steps = {name: build_step(step) for name, step in config.steps.items()}
-        pipelines = {name: build_pipeline(p, config.steps) for name, p in config.pipelines.items()}
-    except Exception as exc:  # noqa: BLE001  (same boundary as above)
-        problems.append(source.problem((), "error", f"cannot interpret the file: {exc}"))
-        return SpecCheck(None, tuple(problems), canonical, source)
+    except Exception as exc:  # noqa: BLE001  (same boundary as in _parse)
+        found.add((), "error", f"cannot interpret the file: {exc}")
+        return SpecCheck(None, found.problems, canonical, source)
+    pipelines: dict[str, Pipeline] = {}
+    for name, lib_pipeline in config.pipelines.items():
+        if name in found.broken():
+            continue
+        try:
+            pipelines[name] = build_pipeline(lib_pipeline, config.steps)
+        except Exception as exc:  # noqa: BLE001
+            found.add(
+                _item(canonical.data, name), "error", f"cannot interpret pipeline {name!r}: {exc}", name
+            )
+    broken = found.broken()
     spec = Spec(
         path=path,
         steps=_frozen(steps),
         pipelines=_frozen(pipelines),
-        findings=tuple(problems),
+        findings=found.problems,
         source=source,
+        broken=_frozen({name: tuple(p for p in found.of(name) if p.severity == "error") for name in broken}),
+        pipeline_findings=_frozen({name: found.of(name) for name in config.pipelines}),
     )
-    return SpecCheck(spec, tuple(problems), canonical, source)
+    return SpecCheck(spec, found.problems, canonical, source)
+
+
+def _parse(data: list[Any], found: _Found) -> Config | None:
+    """The reference parser's objects for the file without its broken pipelines.
+
+    NOTE: the reference parser raises assorted exception types for data its schema accepted;
+    at this boundary every one of them is a finding about the user's file. When the whole file
+    does not parse, each pipeline is parsed alone with the steps to find the one at fault.
+    """
+    broken = found.broken()
+    kept = [item for item in data if _pipeline_name(item) not in broken]
+    try:
+        return Config.parse(kept)
+    except Exception as exc:  # noqa: BLE001
+        failure = exc
+    others = [item for item in kept if _pipeline_name(item) is None]
+    try:
+        Config.parse(others)
+    except Exception as exc:  # noqa: BLE001
+        found.add_problem(
+            _locate_by_text(found.source, "error", f"cannot interpret the file: {exc}", str(exc))
+        )
+        return None
+    good = list(others)
+    for index, item in enumerate(data):
+        name = _pipeline_name(item)
+        if name is None or name in broken:
+            continue
+        try:
+            Config.parse([*others, item])
+        except Exception as exc:  # noqa: BLE001
+            found.add((index, "pipeline"), "error", f"cannot interpret pipeline {name!r}: {exc}", name)
+            continue
+        good.append(item)
+    try:
+        return Config.parse(good)
+    except Exception:  # noqa: BLE001  (pipelines that parse alone but not together)
+        found.add_problem(_locate_by_text(found.source, "error", f"cannot interpret the file: {failure}",
+                                          str(failure)))  # fmt: skip
+        return None
+
+
+def _pipeline_name(item: Any) -> str | None:
+    body = item.get("pipeline") if isinstance(item, dict) else None
+    name = body.get("name") if isinstance(body, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def _item(data: list[Any], pipeline: str) -> DataPath:
+    for index, item in enumerate(data):
+        if _pipeline_name(item) == pipeline:
+            return (index, "pipeline")
+    return ()
+
+
+def _scope(data: Any, path: Sequence[Any]) -> str | None:
+    """The pipeline a path in the data points into, or None."""
+    if not path or not isinstance(path[0], int) or not isinstance(data, list) or path[0] >= len(data):
+        return None
+    return _pipeline_name(data[path[0]])
 
 
 def _frozen(items: dict[str, Any]) -> Any:
@@ -141,24 +239,23 @@ def _lines(numbers: list[int]) -> str:
     return ", ".join(str(n) for n in sorted(set(numbers)))
 
 
-def _schema_problems(canonical: Canonical, source: SourceMap) -> list[Problem]:
-    problems = []
+def _schema_problems(canonical: Canonical, source: SourceMap, found: _Found) -> None:
     for error in _validator().iter_errors(canonical.data):
+        scope = _scope(canonical.data, tuple(error.path))
         path = canonical.original_path(tuple(error.path))
         if error.validator == "additionalProperties":
-            problems.extend(_unknown_keys(error, path, canonical, source))
+            for problem in _unknown_keys(error, path, canonical, source):
+                found.add_problem(problem, scope)
             continue
         message = error.message
         if len(message) > 300:
             message = message[:297] + "..."
         where = _describe(path, canonical.data)
-        problems.append(source.problem(path, "error", f"{where}: {message}" if where else message))
-    return problems
+        found.add_problem(source.problem(path, "error", f"{where}: {message}" if where else message), scope)
 
 
-def _durations(canonical: Canonical, source: SourceMap) -> list[Problem]:
+def _durations(canonical: Canonical, found: _Found) -> None:
     """``time-limit: '90'`` means 90 s (the reference parser stumbles on it); a limit must be > 0."""
-    problems = []
     for index, item in enumerate(canonical.data if isinstance(canonical.data, list) else []):
         step = item.get("step") if isinstance(item, dict) else None
         if not isinstance(step, dict):
@@ -168,11 +265,7 @@ def _durations(canonical: Canonical, source: SourceMap) -> list[Problem]:
             if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
                 value = step[key] = float(value) if "." in value else int(value)
             if isinstance(value, int | float) and not isinstance(value, bool) and value <= 0:
-                path = canonical.original_path((index, "step", key))
-                problems.append(
-                    source.problem(path, "error", f"{key} must be more than 0 seconds (or left out)")
-                )
-    return problems
+                found.add((index, "step", key), "error", f"{key} must be more than 0 seconds (or left out)")
 
 
 def _unknown_keys(error: Any, path: DataPath, canonical: Canonical, source: SourceMap) -> list[Problem]:
@@ -184,7 +277,7 @@ def _unknown_keys(error: Any, path: DataPath, canonical: Canonical, source: Sour
     for key in [k for k in instance if k not in allowed and isinstance(k, str)]:
         key_path = canonical.original_path((*tuple(error.path), key))
         span = source.key_span(key_path)
-        message = f"unknown key '{key}'{_suggest(key, allowed)}"
+        message = f"unknown key '{key}'{suggest(key, allowed)}"
         message = f"{where}: {message}" if where else message
         if span is None:
             problems.append(source.problem(path, "error", message))
@@ -217,177 +310,6 @@ def _describe(path: DataPath, data: Any) -> str:
     kind, body = next(iter(data[index].items()))
     name = body.get("name") if isinstance(body, dict) else None
     return f'{kind} "{name}"' if isinstance(name, str) else str(kind)
-
-
-def _item_index(data: list[Any], kind: str, name: str) -> int | None:
-    for index, item in enumerate(data):
-        if isinstance(item, dict) and isinstance(item.get(kind), dict) and item[kind].get("name") == name:
-            return index
-    return None
-
-
-Linter = Callable[[LintResult, dict[str, Any]], None]
-
-
-def _run_lint(lint: Linter, context: dict[str, Any]) -> list[tuple[str, str]]:
-    result = LintResult()
-    try:
-        lint(result, context)
-    except Exception as exc:  # noqa: BLE001  (the library's linter on odd data; report, don't crash)
-        return [("error", f"cannot check this item: {exc}")]
-    return [(m["type"], m["message"]) for m in result.messages]
-
-
-def _lint(config: Config, canonical: Canonical, source: SourceMap) -> list[Problem]:
-    data: list[Any] = canonical.data
-    problems: list[Problem] = []
-
-    def add(path: DataPath, severity: str, message: str) -> None:
-        severity = "note" if severity == "hint" else severity
-        problems.append(source.problem(canonical.original_path(path), severity, message))
-
-    for warning in getattr(config, "_parse_warnings", []) or []:
-        problems.append(_locate_by_text(source, "warning", str(warning), str(warning)))
-
-    for name, step in config.steps.items():
-        index = _item_index(data, "step", name)
-        base: DataPath = (index, "step") if index is not None else ()
-        params = list(step.parameters)
-        for position, input_name in enumerate(step.inputs):
-            if not _plain_name(input_name):
-                message = f"input name {input_name!r} must be a plain folder name (no '/', '\\' or '..')"
-                add((*base, "inputs", position, "name"), "error", message)
-        for severity, message in _run_lint(step.lint, {"config": config}):
-            path = base
-            found = re.search(r"parameter (\S+?):", message)
-            if found and found.group(1) in params:
-                path = (*base, "parameters", params.index(found.group(1)))
-            add(path, severity, message)
-
-    for name, pipeline in config.pipelines.items():
-        index = _item_index(data, "pipeline", name)
-        base = (index, "pipeline") if index is not None else ()
-        _lint_pipeline(config, pipeline, base, add)
-
-    for kind, objects in (("task", config.tasks), ("endpoint", config.endpoints)):
-        for name, obj in objects.items():
-            index = _item_index(data, kind, name)
-            for severity, message in _run_lint(obj.lint, {"config": config}):
-                add((index, kind) if index is not None else (), severity, message)
-    return problems
-
-
-def _lint_pipeline(
-    config: Config, pipeline: Any, base: DataPath, add: Callable[[DataPath, str, str], None]
-) -> None:
-    context = {"config": config, "pipeline": pipeline}
-    node_names = [node.name for node in pipeline.nodes]
-    seen: set[str] = set()
-    for position, node in enumerate(pipeline.nodes):
-        path = (*base, "nodes", position)
-        if node.name in seen:
-            add((*path, "name"), "error", f'pipeline "{pipeline.name}" has two nodes named "{node.name}"')
-        seen.add(node.name)
-        for severity, message in _run_lint(node.lint, context):
-            if "is not well-known; the action might do nothing" in message:
-                continue  # replaced by our own check below: require-approval is an action to us
-            missing = re.fullmatch(r'Pipeline ".*" node "(.*)" step "(.*)" does not exist', message)
-            if missing:
-                add((*path, "step"), "error", _missing_step(pipeline.name, node.name, missing[2], config))
-                continue
-            add(path, severity, message)
-        for action_index, action in enumerate(node.actions):
-            for if_index, expression in enumerate(action.if_):
-                problem = expression_problem(expression)
-                if problem:
-                    where = (*path, "actions", action_index, "if")
-                    where = (*where, if_index) if isinstance(action._original_data.get("if"), list) else where
-                    add(where, "error", f'node "{node.name}": condition {expression!r}: {problem}')
-            if "require-approval" in action.then and set(action.when) != {"node-starting"}:
-                add(
-                    (*path, "actions", action_index, "when"),
-                    "warning",
-                    f'node "{node.name}": require-approval takes effect only with `when: node-starting`',
-                )
-            for then in action.then:
-                if then not in KNOWN_THENS:
-                    add(
-                        (*path, "actions", action_index, "then"),
-                        "warning",
-                        f'node "{node.name}": unknown action "{then}"; '
-                        f"known: {', '.join(sorted(KNOWN_THENS))}",
-                    )
-    nodes = {node.name: node for node in pipeline.nodes}
-    for position, edge in enumerate(pipeline.edges):
-        path = (*base, "edges", position)
-        for problem in _edge_sockets(config, nodes, edge):
-            add(path, "error", problem)
-        for severity, message in _run_lint(edge.lint, context):
-            missing = re.fullmatch(r"Pipeline .* edge (source|target) node (.*) does not exist", message)
-            if missing:
-                message = (
-                    f"edge {missing[1]} node '{missing[2]}' does not exist{_suggest(missing[2], node_names)}"
-                )
-            add(path, severity, message)
-    for position, parameter in enumerate(pipeline.parameters):
-        for severity, message in _run_lint(parameter.lint, context):
-            add((*base, "parameters", position), severity, message)
-
-
-def _plain_name(name: str) -> bool:
-    return bool(name) and name not in (".", "..") and not any(c in name for c in "/\\\0")
-
-
-def expression_problem(expression: str) -> str | None:
-    """Why a condition cannot be evaluated, or None when it is well-formed."""
-    from leval.excs import EvaluatorError
-    from leval.extras.common_boolean_evaluator import CommonBooleanEvaluator
-
-    try:
-        CommonBooleanEvaluator().verify(expression)
-    except (EvaluatorError, SyntaxError, ValueError, TypeError) as exc:
-        return str(exc) or type(exc).__name__
-    return None
-
-
-def _edge_sockets(config: Config, nodes: dict[str, Any], edge: Any) -> list[str]:
-    """An edge's parameter and input names must exist in the steps of the nodes it joins."""
-    problems = []
-    for side, type_, key in (
-        (edge.source_node, edge.source_type, edge.source_key),
-        (edge.target_node, edge.target_type, edge.target_key),
-    ):
-        node = nodes.get(side)
-        step = config.steps.get(getattr(node, "step", None) or "") if node is not None else None
-        if step is None or type_ not in ("input", "parameter"):
-            continue
-        known = list(step.inputs if type_ == "input" else step.parameters)
-        if node is not None and node.override is not None:
-            known += list(node.override.inputs if type_ == "input" else node.override.parameters)
-        if key not in known:
-            problems.append(
-                f"edge: step {step.name!r} of node {side!r} has no {type_} {key!r}{_suggest(key, known)}"
-            )
-    return problems
-
-
-def _missing_step(pipeline: str, node: str, step: str, config: Config) -> str:
-    return (
-        f'pipeline "{pipeline}" node "{node}": step \'{step}\' does not exist'
-        f"{_suggest(step, list(config.steps))}"
-    )
-
-
-def _suggest(name: str, candidates: Iterable[str]) -> str:
-    candidates = list(candidates)
-    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
-    if not close:
-        close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.4)
-    if close:
-        return f"; did you mean '{close[0]}'?"
-    if candidates:
-        return f"; known: {', '.join(repr(c) for c in candidates)}"
-    return ""
 
 
 def _locate_by_text(source: SourceMap, severity: str, message: str, text: str) -> Problem:

@@ -31,6 +31,8 @@ class Parameter:
     min: float | None = None
     max: float | None = None
     description: str | None = None
+    #: the YAML states a ``type`` (without one, a value from an edge keeps its JSON type)
+    typed: bool = True
 
 
 @dataclass(frozen=True)
@@ -147,9 +149,13 @@ class Spec:
     path: str
     steps: Mapping[str, Step]
     pipelines: Mapping[str, Pipeline]
-    #: non-fatal findings (warnings and notes) to show the user
+    #: every finding about the file: warnings and notes, and the errors of broken pipelines
     findings: tuple[Problem, ...] = ()
     source: SourceMap | None = field(default=None, repr=False, compare=False)
+    #: pipelines that cannot run, with their errors (the file's other items still run)
+    broken: Mapping[str, tuple[Problem, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    #: the findings that concern each pipeline (recorded on its runs as warnings)
+    pipeline_findings: Mapping[str, tuple[Problem, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def _frozen_map(items: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -160,6 +166,12 @@ def _enum_value(value: Any, default: str) -> str:
     if value is None:
         return default
     return str(getattr(value, "value", value))
+
+
+def _stated(lib: Any) -> dict[str, Any]:
+    """The keys the YAML gave a library item (its parsed-from data), ``{}`` when unknown."""
+    data = getattr(lib, "_original_data", None)
+    return data if isinstance(data, dict) else {}
 
 
 def _seconds(value: Any) -> float | None:
@@ -182,6 +194,7 @@ def build_parameter(lib: Any) -> Parameter:
         min=lib.min,
         max=lib.max,
         description=lib.description,
+        typed="type" in _stated(lib),
     )
 
 
@@ -230,7 +243,15 @@ def build_step(lib: Any) -> Step:
 
 
 def apply_override(lib_step: Any, override: Any) -> Any:
-    """A copy of a library step with a node's ``override`` merged in (items merged by name)."""
+    """A copy of a library step with a node's ``override`` merged in.
+
+    ``image``, ``command`` and ``environment`` replace the step's. Parameters, inputs and
+    environment variables merge by name, key by key: what the override's item states replaces
+    the step's value, everything it leaves out (``keep-directories``, ``filename``, ``optional``,
+    ``type``, a description…) stays as the step has it. An item that states nothing but its name
+    clears its default, so that only edges fill it (Valohai's idiom for "this input comes from
+    upstream"). An item the step does not have is added as written (lint refuses that).
+    """
     step = copy.deepcopy(lib_step)
     if override is None:
         return step
@@ -243,8 +264,23 @@ def apply_override(lib_step: Any, override: Any) -> Any:
     for attribute in ("parameters", "inputs", "environment_variables"):
         merged = getattr(step, attribute)
         for name, item in getattr(override, attribute).items():
-            merged[name] = copy.deepcopy(item)
+            merged[name] = _merge_item(merged.get(name), item)
     return step
+
+
+def _merge_item(base: Any, item: Any) -> Any:
+    if base is None:
+        return copy.deepcopy(item)
+    stated = {key: value for key, value in _stated(item).items() if key != "name"}
+    result = copy.deepcopy(base)
+    if not stated:
+        result.default = None
+    for key in stated:
+        attribute = key.replace("-", "_")
+        if hasattr(item, attribute):
+            setattr(result, attribute, copy.deepcopy(getattr(item, attribute)))
+    result._original_data = {**_stated(base), **stated}
+    return result
 
 
 def build_node(lib: Any, steps: Mapping[str, Any]) -> Node:

@@ -8,7 +8,10 @@ Users copy two forms from Valohai's own writing that the reference parser reject
   ``output`` / ``input`` (and ``parameters`` for ``parameter``).
 
 ``canonicalize`` turns parsed data into the canonical form before validation and reports where
-it did so. ``rewrite_text`` does the same to the file's text, line by line, so that
+it did so. It also canonicalizes, silently, what the reference parser itself accepts in more than
+one spelling: a pipeline parameter's ``target: x`` is ``targets: [x]``, and a target socket of
+type ``parameters`` is ``parameter`` (Valohai's own examples write both), so that everything past
+``spec/`` reads one form. ``rewrite_text`` does the same to the file's text, line by line, so that
 ``assay lint --fix`` keeps every comment, blank line and key order.
 """
 
@@ -70,6 +73,9 @@ def canonicalize(data: Any) -> Canonical:
                     _canonical_edge(edge, (index, "pipeline", "edges", edge_index), shorthands)
                     for edge_index, edge in enumerate(edges)
                 ]
+            parameters = pipeline.get("parameters")
+            if isinstance(parameters, list):
+                pipeline["parameters"] = [_canonical_targets(p) for p in parameters]
             items.append({**item, "pipeline": pipeline})
         else:
             items.append(item)
@@ -89,6 +95,35 @@ def _canonical_edge(edge: Any, path: DataPath, found: list[Shorthand]) -> Any:
             for key, value in edge.items()
         }
     return edge
+
+
+def _canonical_targets(parameter: Any) -> Any:
+    """A pipeline parameter's targets as the reference parser reads them, in the canonical form.
+
+    ``targets`` may be one string or a list; ``target`` (one string) is the same as a list of one
+    (both together stay as written: the schema refuses that). A target's socket type is anything
+    the reference parser takes for ``parameter`` (it checks ``startswith("parameter")``).
+    """
+    if not isinstance(parameter, dict):
+        return parameter
+    result = dict(parameter)
+    if "target" in result and "targets" not in result and isinstance(result["target"], str):
+        result["targets"] = [result.pop("target")]
+    targets = result.get("targets")
+    if isinstance(targets, str):
+        targets = [targets]
+    if isinstance(targets, list):
+        result["targets"] = [_canonical_target(t) for t in targets]
+    return result
+
+
+def _canonical_target(target: Any) -> Any:
+    if not isinstance(target, str):
+        return target
+    parts = target.split(".", 2)
+    if len(parts) == 3 and parts[1] != "parameter" and parts[1].startswith("parameter"):
+        return f"{parts[0]}.parameter.{parts[2]}"
+    return target
 
 
 def _canonical_socket(socket: Any, path: DataPath, found: list[Shorthand]) -> Any:

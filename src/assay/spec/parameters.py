@@ -31,20 +31,28 @@ def parse_assignments(pairs: Sequence[str], what: str) -> dict[str, list[str]]:
     return result
 
 
-def resolve_parameters(step: Step, given: Mapping[str, Any], *, as_text: bool = False) -> dict[str, Any]:
+def resolve_parameters(
+    step: Step, given: Mapping[str, Any], *, as_text: bool = False, from_edges: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     """Every parameter's final value, flags included; raise ``InvalidRequest`` listing all problems.
 
     With ``as_text`` the given values are lists of strings from the command line and are
-    converted to each parameter's type. Parameters with no value (optional ones, and flags
-    with no default) are left out, as Valohai leaves them out of the command.
+    converted to each parameter's type. A value named in ``from_edges`` came by a pipeline
+    edge: a parameter that declares no ``type`` keeps its JSON type (a metadata ``1`` stays
+    the number 1). Parameters with no value (optional ones, and flags with no default) are
+    left out, as Valohai leaves them out of the command.
     """
     unknown = sorted(set(given) - set(step.parameters))
     problems = [f"step {step.name!r} has no parameter {name!r}" + _known(step.parameters) for name in unknown]
     values: dict[str, Any] = {}
     for name, parameter in step.parameters.items():
         try:
-            if name in given:
-                value = _coerce(parameter, given[name]) if as_text else _normalize(parameter, given[name])
+            if name in given and as_text:
+                value = _coerce(parameter, given[name])
+            elif name in given and name in from_edges and not parameter.typed:
+                value = _as_json(parameter, given[name])
+            elif name in given:
+                value = _normalize(parameter, given[name])
             else:
                 value = _normalize(parameter, parameter.default)
         except ValueError as exc:
@@ -74,6 +82,25 @@ def _normalize(parameter: Parameter, value: Any) -> Any:
     if isinstance(value, list | tuple):
         raise ValueError(f"takes one value, got {len(value)}")
     return _scalar(parameter, value)
+
+
+def _as_json(parameter: Parameter, value: Any) -> Any:
+    """An edge's value for an untyped parameter: JSON scalars as they are, anything else as text."""
+    if value is None:
+        return None
+    items = list(value) if isinstance(value, list | tuple) else [value]
+    atoms = [v if isinstance(v, str | int | float | bool) else _json_text(v) for v in items]
+    if parameter.multiple:
+        return atoms
+    if isinstance(value, list | tuple):
+        raise ValueError(f"takes one value, got {len(items)}")
+    return atoms[0]
+
+
+def _json_text(value: Any) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 def coerce_text(parameter: Parameter, texts: Any) -> Any:
