@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import textwrap
 import uuid
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -93,6 +96,8 @@ def sandbox() -> Sandbox:
 @pytest.fixture
 def runtime_for(catalog: Catalog, sandbox: Sandbox) -> Callable[..., Runtime]:
     def make(project: Project, *, sandbox_mode: str | None = None, lines: list[str] | None = None) -> Runtime:
+        from assay.spec.settings import load_settings
+
         warnings: list[str] = []
         runtime = Runtime(
             project=project,
@@ -102,8 +107,31 @@ def runtime_for(catalog: Catalog, sandbox: Sandbox) -> Callable[..., Runtime]:
             actor="tester",
             on_line=(lambda _stream, line: lines.append(line)) if lines is not None else None,
             on_warning=warnings.append,
+            settings=load_settings(project.root),
         )
         runtime.warnings = warnings  # type: ignore[attr-defined]
         return runtime
 
     return make
+
+
+def write_wheel(folder: Path, name: str = "tinypkg", version: str = "0.1", body: str | None = None) -> Path:
+    """A real, installable wheel of one module, written by hand (no network, no build backend)."""
+    module = body if body is not None else f"VERSION = {version!r}\n"
+    info = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}.py": module,
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: assay-tests\nRoot-Is-Purelib: true\n"
+        "Tag: py3-none-any\n",
+    }
+    record = []
+    for path, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(text.encode())}")
+    files[f"{info}/RECORD"] = "\n".join([*record, f"{info}/RECORD,,"]) + "\n"
+    wheel = folder / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, text in files.items():
+            archive.writestr(path, text)
+    return wheel

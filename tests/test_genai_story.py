@@ -9,15 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from assay.catalog import Catalog, aliases, gates, lineage_views, models, pipelines, verdicts
 from assay.catalog.projects import ensure_project
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "genai-summarizer"
 ASSAY = str(Path(sys.executable).with_name("assay"))
-
-pytest.importorskip("transformers", reason="the examples extra is installed by `make test`")
 
 
 def test_the_genai_story_runs_and_leaves_the_whole_record(tmp_path: Path, database_url: str) -> None:

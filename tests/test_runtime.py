@@ -18,7 +18,7 @@ from assay.errors import InvalidRequest, StorageError
 from assay.project import Project
 from assay.runtime import ExecutionRequest, Runtime, run_execution
 from assay.spec import load_spec
-from tests.conftest import ProjectFactory
+from tests.conftest import ProjectFactory, write_wheel
 
 RuntimeFactory = Callable[..., Runtime]
 
@@ -64,10 +64,16 @@ def _execution(runtime: Runtime, counter: int) -> Execution:
         return catalog_executions.get_execution(session, runtime.project_id, counter)
 
 
+#: what the image of a project that uses valohai-utils provides (its requirements.txt, in Valohai)
+UTILS_IMAGE = "images:\n  python:3.11:\n    requirements: [valohai-utils>=0.8.0]\n"
+
+
 def test_valohai_utils_script_runs_unchanged(
     make_project: ProjectFactory, runtime_for: RuntimeFactory
 ) -> None:
-    project = make_project(UTILS_YAML, {"train.py": UTILS_SCRIPT, "data/numbers.csv": "1\n2\n3\n"})
+    project = make_project(
+        UTILS_YAML, {"train.py": UTILS_SCRIPT, "data/numbers.csv": "1\n2\n3\n", "assay.yaml": UTILS_IMAGE}
+    )
     lines: list[str] = []
     runtime = runtime_for(project, lines=lines)
     result = _run(runtime, parameters={"epochs": ["4"], "shuffle": ["true"]}, parameters_as_text=True)
@@ -382,10 +388,11 @@ def test_environment_records_the_git_commit_and_dirty_flag(
     assert _execution(runtime, dirty.counter).environment["git_dirty"] is True
 
 
-def test_image_environment_installs_into_itself_once(
-    make_project: ProjectFactory, runtime_for: RuntimeFactory, tmp_path: Path
+def test_a_declared_requirement_is_installed_once_into_the_image_and_a_steps_pip_finds_it(
+    make_project: ProjectFactory, runtime_for: RuntimeFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    wheel = _tiny_wheel(tmp_path)
+    monkeypatch.setenv("ASSAY_ENVS", str(tmp_path / "envs"))
+    wheel = write_wheel(tmp_path, "assaydemo_pkg", "1.0", body="VALUE = 42\n")
     yaml_text = """\
         - step:
             name: s
@@ -394,45 +401,21 @@ def test_image_environment_installs_into_itself_once(
               - pip install --no-index -r requirements.txt
               - python -c "import assaydemo_pkg; print('value', assaydemo_pkg.VALUE)"
     """
-    project = make_project(yaml_text, {"requirements.txt": f"{wheel}\n"})
+    settings = "images:\n  python:3.10:\n    requirements-file: requirements.txt\n"
+    project = make_project(yaml_text, {"requirements.txt": f"{wheel}\n", "assay.yaml": settings})
     lines: list[str] = []
     runtime = runtime_for(project, lines=lines)
-    assert _run(runtime, "s").status == "completed", "\n".join(lines)
-    assert "value 42" in lines
-    assert any("Successfully installed assaydemo-pkg-1.0" in line for line in lines)
-    lines.clear()
-    assert _run(runtime, "s").status == "completed"
-    assert not any("Successfully installed" in line for line in lines)
-    assert any("already installed" in line or "already satisfied" in line for line in lines)
-    installed = list((project.envs_dir).glob("python-3.10-*/lib/python*/site-packages/assaydemo_pkg.py"))
+    for _ in range(2):
+        lines.clear()
+        assert _run(runtime, "s").status == "completed", "\n".join(lines)
+        assert "value 42" in lines
+        assert not any("Successfully installed" in line for line in lines)  # the image had it
+        assert any("already installed" in line or "already satisfied" in line for line in lines)
+    installed = list((tmp_path / "envs").glob("python-3.10-*/lib/python*/site-packages/assaydemo_pkg.py"))
     assert len(installed) == 1
     import importlib.util
 
     assert importlib.util.find_spec("assaydemo_pkg") is None  # the host environment is untouched
-
-
-def _tiny_wheel(folder: Path) -> Path:
-    import base64
-    import hashlib
-    import zipfile
-
-    files = {
-        "assaydemo_pkg.py": b"VALUE = 42\n",
-        "assaydemo_pkg-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: assaydemo-pkg\nVersion: 1.0\n",
-        "assaydemo_pkg-1.0.dist-info/WHEEL": (
-            b"Wheel-Version: 1.0\nGenerator: t\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-        ),
-    }
-    path = folder / "assaydemo_pkg-1.0-py3-none-any.whl"
-    with zipfile.ZipFile(path, "w") as archive:
-        record = []
-        for name, data in files.items():
-            archive.writestr(name, data)
-            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-            record.append(f"{name},sha256={digest},{len(data)}")
-        record.append("assaydemo_pkg-1.0.dist-info/RECORD,,")
-        archive.writestr("assaydemo_pkg-1.0.dist-info/RECORD", "\n".join(record) + "\n")
-    return path
 
 
 def test_project_id_is_shared_by_runtimes(make_project: ProjectFactory, runtime_for: RuntimeFactory) -> None:

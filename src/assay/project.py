@@ -50,10 +50,6 @@ class Project:
         return self.state_dir / "executions"
 
     @property
-    def envs_dir(self) -> Path:
-        return self.state_dir / "envs"
-
-    @property
     def cache_dir(self) -> Path:
         return self.state_dir / "cache"
 

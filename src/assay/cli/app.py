@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from assay.cli import datasets, datums, executions, lineage, lint, models, pipeline, run
+from assay.cli import datasets, datums, envs, executions, lineage, lint, models, pipeline, run
 from assay.cli.context import State
 
 app = typer.Typer(
@@ -37,6 +37,7 @@ app.command("run")(run.run_command)
 app.add_typer(executions.app, name="executions", help="List and inspect executions.")
 app.add_typer(pipeline.app, name="pipeline", help="Run pipelines, decide approval gates, resume, stop.")
 app.add_typer(datums.app, name="datums", help="Inspect datums: files addressed by content.")
+app.add_typer(envs.app, name="envs", help="The Python environments that stand for the project's images.")
 app.add_typer(
     models.app, name="models", help="The model catalog: versions, cards, approval, aliases, reviews."
 )

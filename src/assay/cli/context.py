@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from assay.errors import AssayError, InvalidRequest
 
@@ -55,6 +56,16 @@ def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper
+
+
+def warn(message: str) -> None:
+    """A warning on stderr; the message is shown as written (no markup)."""
+    err_console.print(f"[yellow]warning:[/] {escape(message)}")
+
+
+def progress(message: str) -> None:
+    """A line about slow set-up (building an environment) on stderr."""
+    err_console.print(f"[dim]{escape(message)}[/]")
 
 
 def project() -> Project:

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from assay.cli import render
-from assay.cli.context import catalog_for, console, err_console, handles_errors, print_json, project, reading
+from assay.cli.context import (
+    catalog_for,
+    console,
+    handles_errors,
+    print_json,
+    progress,
+    project,
+    reading,
+    warn,
+)
 
 if TYPE_CHECKING:
     from assay.executors.runs import RunOptions
@@ -186,7 +195,8 @@ def _runtime() -> Iterator[tuple[Runtime, RunOptions]]:
             store=ArtifactStore.local(found.store_root),
             sandbox=choose_sandbox(),
             actor=current_user(),
-            on_warning=lambda message: err_console.print(f"[yellow]warning:[/] {message}"),
+            on_warning=warn,
+            on_progress=progress,
             settings=settings,
         )
         yield runtime, RunOptions(on_event=_show_event, settings=settings)

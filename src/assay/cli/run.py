@@ -8,7 +8,16 @@ from typing import Annotated
 import typer
 
 from assay.cli import render
-from assay.cli.context import catalog_for, console, err_console, handles_errors, print_json, project
+from assay.cli.context import (
+    catalog_for,
+    console,
+    err_console,
+    handles_errors,
+    print_json,
+    progress,
+    project,
+    warn,
+)
 
 
 @handles_errors
@@ -64,9 +73,6 @@ def run_command(
         # NOTE: plain writes, not Rich: a step that prints millions of lines must not wait for us.
         log.file.write(line + "\n")
 
-    def warn(message: str) -> None:
-        err_console.print(f"[yellow]warning:[/] {message}")
-
     request = ExecutionRequest(
         step=spec.steps[step],
         parameters=parse_assignments(param or [], "param"),
@@ -74,8 +80,9 @@ def run_command(
         inputs=given_inputs,
         environment_variables=env_values,
     )
+    about_pipelines = {p for found in spec.pipeline_findings.values() for p in found}
     for finding in spec.findings:
-        if finding.severity == "warning":
+        if finding.severity == "warning" and finding not in about_pipelines:
             warn(finding.format().partition("\n")[0])
     with catalog_for(found) as catalog:
         runtime = Runtime(
@@ -86,6 +93,7 @@ def run_command(
             actor=current_user(),
             on_line=show_line,
             on_warning=warn,
+            on_progress=progress,
             settings=settings,
         )
         result = run_execution(request, runtime)

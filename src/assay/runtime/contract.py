@@ -12,6 +12,7 @@ from typing import Any
 from assay.catalog.reuses import Place
 from assay.errors import InvalidRequest
 from assay.runtime import envs
+from assay.runtime.images import Environment
 from assay.runtime.inputs import StagedFile
 from assay.spec.model import Step
 
@@ -143,12 +144,18 @@ def vh_variables(
 
 
 def process_environment(
-    vh: Mapping[str, str], python_env: Path, step_env: Mapping[str, str]
+    vh: Mapping[str, str], environment: Environment, layer: Path, step_env: Mapping[str, str]
 ) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHOME", "PYTHONPATH")}
+    """The command's environment: the host's, the step's variables, ``VH_*``, and its Python.
+
+    ``VIRTUAL_ENV`` and the front of ``PATH`` are the execution's own layer over its image's
+    environment (``runtime/envs.py``); ``PYTHONHOME``/``PYTHONPATH`` of the host are dropped so
+    nothing of Assay's own environment shows through.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHOME", "PYTHONPATH", "VIRTUAL_ENV")}
     env.update(step_env)
     env.update(vh)
-    env["VIRTUAL_ENV"] = str(python_env)
-    env["PATH"] = f"{envs.bin_dir(python_env)}{os.pathsep}{os.environ.get('PATH', os.defpath)}"
+    env["VIRTUAL_ENV"] = str(layer)
+    env["PATH"] = envs.search_path(environment, layer, os.environ.get("PATH", os.defpath))
     env["PYTHONUNBUFFERED"] = "1"
     return env

@@ -1,78 +1,87 @@
-"""Per-image Python environments: what a step's ``image`` means without a container engine.
+"""An execution's own Python environment: a thin layer over its image's built environment.
 
-``image: python:3.10`` selects the virtual environment ``.assay/envs/python-3.10-<hash>/``,
-created on first use and kept. It sees the packages of the environment running Assay (a
-``.pth`` file adds those site folders after its own), it is first on ``PATH`` inside the
-execution, and ``pip`` in it installs into it: a step starting with
-``pip install -r requirements.txt`` installs there once, and the second time it is a no-op.
-The image name is recorded as declared, so a container engine can run the real image later
-without changing any record.
+The image's environment (``runtime/images.py``) is built once and then only read. Each
+execution gets a *layer*: a virtual environment of a few files in its own folder whose
+``site-packages`` comes first and adds the image's after it (a ``.pth`` file). Its ``python``
+and ``pip`` come first on ``PATH``, so a step's ``pip install`` writes into its layer only:
+what the image already holds is "already satisfied" (nothing to do), anything else lands in the
+layer and is gone when the execution ends. Parallel executions of one image therefore never
+write into the same folder, and a step that installs nothing waits for nobody.
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
+import os
 import re
-import shlex
-import shutil
-import site
-import sys
-import venv
+from collections.abc import Mapping
 from pathlib import Path
 
-READY = ".assay-ready"
+from assay.runtime.images import Environment, Progress, ensure, wanted
+from assay.spec.settings import ImageDeclaration
+
+_MISSING = re.compile(r"ModuleNotFoundError: No module named '([^']+)'")
 
 
-def environment_dir(envs_dir: Path, image: str) -> Path:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", image).strip("-")[:60] or "image"
-    digest = hashlib.sha256(image.encode()).hexdigest()[:8]
-    return envs_dir / f"{slug}-{digest}"
+def environment_for(
+    image: str, images: Mapping[str, ImageDeclaration], project_root: Path, on_progress: Progress | None
+) -> tuple[Environment, list[str]]:
+    """The built environment for ``image`` (built now if need be), and what to tell once per run."""
+    declaration = images.get(image)
+    environment = ensure(wanted(image, declaration, project_root), on_progress)
+    notes = list(environment.notes)
+    if declaration is None and environment.requested is None:
+        notes.append(
+            f"image {image!r} is not declared in assay.yaml (images:), so its executions get Python "
+            f"{environment.python_version} with pip and nothing else; declare what the image provides "
+            '(docs/runtime.md, "Image environments")'
+        )
+    return environment, notes
 
 
-def ensure_environment(envs_dir: Path, image: str) -> Path:
-    """The environment for ``image``, created once even when executions race for it."""
-    path = environment_dir(envs_dir, image)
-    if (path / READY).exists():
-        return path
-    envs_dir.mkdir(parents=True, exist_ok=True)
-    with open(envs_dir / f"{path.name}.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (path / READY).exists():
-            _create(path, image)
-    return path
+def make_layer(environment: Environment, layer: Path) -> None:
+    """Create the execution's layer at ``layer`` (a folder that does not exist yet)."""
+    major, minor = environment.python_version.split(".")[:2]
+    site = layer / "lib" / f"python{major}.{minor}" / "site-packages"
+    site.mkdir(parents=True)
+    (layer / "bin").mkdir()
+    for name in ("python", "python3", f"python{major}.{minor}"):
+        os.symlink(environment.interpreter, layer / "bin" / name)
+    (layer / "pyvenv.cfg").write_text(
+        f"home = {os.path.dirname(environment.interpreter)}\n"
+        "include-system-site-packages = false\n"
+        f"version = {environment.python_version}\n"
+    )
+    (site / "_assay_image.pth").write_text(
+        f"import site; site.addsitedir({str(environment.site_packages)!r})\n"
+    )
 
 
-def _create(path: Path, image: str) -> None:
-    if path.exists():  # a half-made environment from an interrupted first use
-        shutil.rmtree(path)
-    builder = venv.EnvBuilder(system_site_packages=False, with_pip=False, symlinks=True, clear=False)
-    builder.create(path)
-    site_packages = _site_packages(path)
-    lines = [f"import site; site.addsitedir({folder!r})" for folder in _host_site_folders()]
-    (site_packages / "_assay_host_packages.pth").write_text("\n".join(lines) + "\n")
-    for name in ("pip", "pip3"):
-        shim = path / "bin" / name
-        shim.write_text(f'#!/bin/sh\nexec {shlex.quote(str(path / "bin" / "python"))} -m pip "$@"\n')
-        shim.chmod(0o755)
-    (path / READY).write_text(f"image: {image}\n")
+def search_path(environment: Environment, layer: Path, host_path: str) -> str:
+    """``PATH`` inside the execution: the layer, ``pip`` for the layer, the image, then the host."""
+    return os.pathsep.join([str(layer / "bin"), str(environment.shims), str(environment.bin), host_path])
 
 
-def _site_packages(env: Path) -> Path:
-    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    return env / "lib" / version / "site-packages"
+def installed_in_layer(environment: Environment, layer: Path) -> list[str]:
+    """Distributions a step installed for itself (``name==version``), gone when it ends."""
+    major, minor = environment.python_version.split(".")[:2]
+    site = layer / "lib" / f"python{major}.{minor}" / "site-packages"
+    try:
+        names = sorted(entry.name for entry in os.scandir(site) if entry.name.endswith(".dist-info"))
+    except OSError:
+        return []
+    return [name.removesuffix(".dist-info").replace("-", "==", 1) for name in names]
 
 
-def _host_site_folders() -> list[str]:
-    """Site folders of the interpreter running Assay, its own first, then the base system's."""
-    folders: list[str] = []
-    candidates = [p for p in sys.path if p.endswith(("site-packages", "dist-packages"))]
-    candidates += site.getsitepackages()
-    for folder in candidates:
-        if folder not in folders and Path(folder).is_dir():
-            folders.append(folder)
-    return folders
-
-
-def bin_dir(env: Path) -> Path:
-    return env / "bin"
+def missing_module_hint(image: str, log_lines: list[str] | tuple[str, ...]) -> str | None:
+    """For a step that failed on an import: which image lacks the module, and how to add it."""
+    for line in reversed(log_lines):
+        found = _MISSING.search(line)
+        if found:
+            module = found.group(1).split(".")[0]
+            return (
+                f"module {module!r} is not in the environment of image {image!r}: add its package "
+                f"to assay.yaml under `images: {{{image}: {{requirements: [...]}}}}` (or its "
+                f"requirements-file), then `assay envs build {image}`; `assay envs show {image}` "
+                "lists what it holds"
+            )
+    return None

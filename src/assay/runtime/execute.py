@@ -12,6 +12,7 @@ Order of work, chosen so that bad input changes nothing and a crash leaves a rec
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +31,7 @@ from assay.errors import AssayError, InvalidRequest
 from assay.project import Project
 from assay.runtime import contract, envs, inputs, layout, process, provenance, reuse
 from assay.runtime.contract import Paths, PipelineContext
+from assay.runtime.images import Environment
 from assay.runtime.openlineage import LineageEmitter
 from assay.runtime.outputs import CollectedOutputs, OutputFile, collect_outputs
 from assay.runtime.sandbox import NO_SANDBOX_WARNING, VALOHAI, Sandbox
@@ -72,8 +74,34 @@ class Runtime:
     settings: Settings = field(default_factory=Settings)
     #: OpenLineage events (docs/openlineage.md): set up from ``settings`` on first use, off by default
     lineage: LineageEmitter = field(default_factory=LineageEmitter, repr=False)
+    #: progress of slow set-up (building an image's environment); None: say nothing
+    on_progress: Callable[[str], None] | None = None
     _project_id: str | None = field(default=None, repr=False)
     _warned_no_sandbox: bool = field(default=False, repr=False)
+    _environments: dict[str, Environment] = field(default_factory=dict, repr=False)
+    _told: set[str] = field(default_factory=set, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def environment(self, image: str) -> Environment:
+        """The built environment of ``image`` (built on first use); its notes are said once."""
+        with self._lock:
+            found = self._environments.get(image)
+            if found is None:
+                found, notes = envs.environment_for(
+                    image, self.settings.images, self.project.root, self.on_progress
+                )
+                self._environments[image] = found
+                for note in notes:
+                    self.warn_once(note)
+            return found
+
+    def warn_once(self, message: str) -> None:
+        """Tell ``message`` once per runtime (one command, one pipeline run)."""
+        if message in self._told:
+            return
+        self._told.add(message)
+        if self.on_warning is not None:
+            self.on_warning(message)
 
     @property
     def project_id(self) -> str:
@@ -127,8 +155,9 @@ def run_execution(request: ExecutionRequest, runtime: Runtime) -> ExecutionResul
     fetched = inputs.fetch_inputs(plan, store=runtime.store, cache_dir=runtime.project.cache_dir)
     files = {name: [(source.name, blob.sha256) for source, blob in found] for name, found in fetched.items()}
     note = None
+    environment = runtime.environment(step.image)
     if request.reuse:
-        facts = reuse.facts(step, script, values, files, git_probe.state(), env_values)
+        facts = reuse.facts(step, script, values, files, git_probe.state(), env_values, environment.key)
         place = None if request.pipeline is None else request.pipeline.place
         with runtime.catalog.read() as session:
             decision = reuse.decide(session, runtime.project_id, step.name, facts, place)
@@ -137,7 +166,6 @@ def run_execution(request: ExecutionRequest, runtime: Runtime) -> ExecutionResul
                 if place is None or reuses.claim(session, place, choice.execution.id):
                     return _reused(session, choice.execution, choice.note)
         note = decision.note
-    python_env = envs.ensure_environment(runtime.project.envs_dir, step.image)
 
     execution_id = new_id()
     folder = layout.ExecutionLayout(runtime.project.executions_dir / execution_id)
@@ -152,7 +180,7 @@ def run_execution(request: ExecutionRequest, runtime: Runtime) -> ExecutionResul
                 request.pipeline.index),
         )  # fmt: skip
         executions.record_inputs(session, execution_id, _input_rows(staged))
-    prepared = _Prepared(values, staged, script, env_values, python_env, files, note, baseline)
+    prepared = _Prepared(values, staged, script, env_values, environment, files, note, baseline)
     try:
         return _run_recorded(request, runtime, execution, folder, git_probe, prepared)
     except Exception as exc:
@@ -173,7 +201,7 @@ class _Prepared:
     staged: dict[str, list[inputs.StagedFile]]
     script: str
     env_values: dict[str, str]
-    python_env: Path
+    environment: Environment
     files: dict[str, list[tuple[str, str]]]
     note: str | None
     baseline: dict[str, Any]
@@ -197,20 +225,21 @@ def _run_recorded(
         prepared.script,
         prepared.env_values,
     )
-    python_env, files, note = prepared.python_env, prepared.files, prepared.note
+    image, files, note = prepared.environment, prepared.files, prepared.note
     git: dict[str, Any] = {}
     try:
         folder.create()
+        envs.make_layer(image, folder.env)
         git = git_probe.state()  # git has been working in the background until now
         vh = _prepare_folder(folder, runtime, request, prepared, git, git_probe.files(), counter)
     except (OSError, AssayError) as exc:
-        environment = _environment(runtime, step, git, python_env, env_values)
+        environment = _environment(runtime, step, git, image, env_values)
         reason = f"could not prepare the execution: {exc}"
         _finish(runtime, execution, "error", None, reason, environment, CollectedOutputs(), [], {})
         folder.clean_up()
         raise AssayError(f"execution #{counter} could not start: {exc}") from exc
-    environment = _environment(runtime, step, git, python_env, env_values)
-    facts = reuse.facts(step, script, values, files, git, env_values)
+    environment = _environment(runtime, step, git, image, env_values)
+    facts = reuse.facts(step, script, values, files, git, env_values, image.key)
 
     _warn_once_without_sandbox(runtime)
     with runtime.catalog.transaction() as session:
@@ -225,9 +254,9 @@ def _run_recorded(
     else:
         argv = ["/bin/sh", "-c", script]
     outcome = process.run_process(
-        runtime.sandbox.wrap(argv, folder.valohai),
+        runtime.sandbox.wrap(argv, folder.valohai, read_only=(image.path,)),
         cwd=folder.repository,
-        env=contract.process_environment(vh, python_env, env_values),
+        env=contract.process_environment(vh, image, folder.env, env_values),
         log_path=folder.log,
         on_line=request.on_line or runtime.on_line,
         limits=process.Limits(
@@ -241,6 +270,14 @@ def _run_recorded(
         folder.outputs, runtime.store, folder.valohai if runtime.sandbox.private else None
     )
     status, message = _status(outcome, step)
+    hint = envs.missing_module_hint(step.image, outcome.tail) if status == executions.ERROR else None
+    message = f"{message}; {hint}" if hint else message
+    own = envs.installed_in_layer(image, folder.env)
+    if own:
+        collected.problems.append(
+            f"installed for this execution only (gone when it ended): {', '.join(own)}; declare them "
+            f"under images.{step.image} in assay.yaml to have them in the image's environment"
+        )
     records = _finish(
         runtime,
         execution,
@@ -370,11 +407,11 @@ def _baseline_config(session: Session, runtime: Runtime) -> dict[str, Any]:
 
 
 def _environment(
-    runtime: Runtime, step: Step, git: dict[str, Any], python_env: Path, variables: Mapping[str, str]
+    runtime: Runtime, step: Step, git: dict[str, Any], image: Environment, variables: Mapping[str, str]
 ) -> dict[str, Any]:
     record = provenance.environment_record(
         project_root=runtime.project.root, git=git, image=step.image,
-        sandbox=runtime.sandbox.mode, python_env=python_env,
+        sandbox=runtime.sandbox.mode, environment=image,
     )  # fmt: skip
     record["variables"] = dict(variables)
     return record

@@ -8,11 +8,13 @@
             inputs/<name>/...    input files, linked read-only from the store
             outputs/             everything written here is stored and recorded
             config/              parameters.json, inputs.json, execution.json, runtime.json
+        env/                     the execution's own Python layer over its image's environment
         command.sh               the step's command lines as one script
         log.txt                  stdout and stderr, as they came
 
-After the run, ``repository/`` and ``inputs/`` are removed (they are copies and links of
-things recorded elsewhere); ``outputs/`` stays, its files hard-linked to the store's blobs.
+After the run, ``repository/``, ``inputs/`` and ``env/`` are removed (copies and links of
+things recorded elsewhere, and what the step installed for itself); ``outputs/`` stays, its
+files hard-linked to the store's blobs.
 """
 
 from __future__ import annotations
@@ -56,6 +58,10 @@ class ExecutionLayout:
         return self.valohai / "config"
 
     @property
+    def env(self) -> Path:
+        return self.root / "env"
+
+    @property
     def log(self) -> Path:
         return self.root / "log.txt"
 
@@ -77,8 +83,8 @@ class ExecutionLayout:
         (self.config / f"{name}.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
 
     def clean_up(self) -> None:
-        """Drop what is only needed while running: the repository snapshot and the input links."""
-        for folder in (self.repository, self.inputs):
+        """Drop what is only needed while running: the repository snapshot, the input links, the layer."""
+        for folder in (self.repository, self.inputs, self.env):
             shutil.rmtree(folder, ignore_errors=True)
 
 

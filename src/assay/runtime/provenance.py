@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from assay import __version__
+from assay.runtime.images import Environment
 
 
 class GitProbe:
@@ -85,13 +86,18 @@ def _finish(process: subprocess.Popen[bytes] | None) -> bytes | None:
 
 
 def environment_record(
-    *, project_root: Path, git: dict[str, Any], image: str, sandbox: str, python_env: Path
+    *, project_root: Path, git: dict[str, Any], image: str, sandbox: str, environment: Environment
 ) -> dict[str, Any]:
     return {
         "git_commit": git.get("commit"),
         "git_dirty": git.get("dirty"),
         "image": image,
-        "python_environment": str(python_env),
+        "python_environment": str(environment.path),
+        "image_environment": {
+            "key": environment.key,
+            "python": environment.python_version,
+            "requested_python": environment.requested,
+        },
         **_host(),
         "sandbox": sandbox,
         "project_root": str(project_root),

@@ -41,6 +41,7 @@ class Decision:
 def facts(
     step: Step, script: str, parameters: Mapping[str, Any], input_files: Mapping[str, list[tuple[str, str]]],
     git: Mapping[str, Any], environment: Mapping[str, str] | None = None,
+    image_environment: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     definition = json.dumps(step.library_step.serialize(), sort_keys=True, default=str)
     recorded = {
@@ -49,6 +50,7 @@ def facts(
         "parameters": dict(parameters),
         "inputs": {name: sorted(files) for name, files in input_files.items()},
         "image": step.image,
+        "image_environment": image_environment,  # the declaration's key: what the image holds
         "environment": dict(environment or {}),
         "commit": git.get("commit"),
         "dirty": git.get("dirty"),
@@ -129,6 +131,7 @@ def _differences(before: Mapping[str, Any], now: Mapping[str, Any]) -> str:
         ("step", "step definition"),
         ("command", "command"),
         ("image", "image"),
+        ("image_environment", "the image's declared environment"),
         ("commit", "commit"),
     ):
         if before.get(part) != now.get(part):

@@ -31,12 +31,15 @@ NO_SANDBOX_WARNING = (
     "hard-code /valohai/... will not find them"
 )
 
-# Binds one read-write and one read-only tree, then runs the command (argv after the script).
+# Binds one read-write and one read-only tree, makes each further folder before `--` read-only
+# where it is, then runs the command (argv after `--`).
 _UNSHARE_SCRIPT = (
     'mount --bind "$1" /valohai && '
     'mount --bind "$2" /valohai/inputs && '
     "mount -o remount,bind,ro /valohai/inputs && "
-    'cd /valohai/repository && shift 2 && exec "$@"'
+    "shift 2 && "
+    'while [ "$1" != -- ]; do mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift; done && '
+    'shift && cd /valohai/repository && exec "$@"'
 )
 
 
@@ -48,15 +51,20 @@ class Sandbox:
     def private(self) -> bool:
         return self.mode != "none"
 
-    def wrap(self, argv: list[str], valohai_dir: Path) -> list[str]:
-        """``argv`` run with ``valohai_dir`` seen at ``/valohai`` (and as cwd its repository)."""
+    def wrap(self, argv: list[str], valohai_dir: Path, read_only: tuple[Path, ...] = ()) -> list[str]:
+        """``argv`` run with ``valohai_dir`` seen at ``/valohai`` (and as cwd its repository).
+
+        Folders in ``read_only`` (the image's built environment) stay where they are but cannot
+        be written from inside; without a sandbox nothing is enforced.
+        """
         if self.mode == "bwrap":
-            return [*_bwrap_prefix(str(valohai_dir)), "--", *argv]
+            protected = [arg for folder in read_only for arg in ("--ro-bind", str(folder), str(folder))]
+            return [*_bwrap_prefix(str(valohai_dir)), *protected, "--", *argv]
         if self.mode == "unshare":
             return [
                 "unshare", "--mount", "--propagation", "private", "--",
                 "/bin/sh", "-c", _UNSHARE_SCRIPT, "assay-sandbox",
-                str(valohai_dir), str(valohai_dir / "inputs"), *argv,
+                str(valohai_dir), str(valohai_dir / "inputs"), *map(str, read_only), "--", *argv,
             ]  # fmt: skip
         return argv
 

@@ -12,6 +12,11 @@ Optional, beside ``valohai.yaml``. Every key is optional::
       baseline-alias: production   # `baseline.<metric>` in conditions: this alias's version
       baseline-model: summarizer   # …of this model (default: the one model holding the alias)
       promote-alias: production    # moves to a version approved at a gate; false: none moves
+    images:                        # what each `image` of valohai.yaml provides (docs/runtime.md)
+      python:3.11:
+        requirements: [numpy==2.1.3, ./wheels/tools-0.1-py3-none-any.whl]
+        requirements-file: requirements.txt   # relative to the project folder
+        python: "3.11"             # a version to find on this host, or an interpreter's path
     openlineage:                   # run events of executions (docs/openlineage.md); off by default
       transport: file              # file, console or http; false: off, even with OPENLINEAGE_URL set
       path: lineage/events.jsonl   # file: one event a line (default .assay/openlineage/events.jsonl)
@@ -22,8 +27,10 @@ Optional, beside ``valohai.yaml``. Every key is optional::
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from types import MappingProxyType
 from typing import Any
 
 from assay.errors import Problem, SpecError
@@ -64,6 +71,16 @@ class OpenLineageSettings:
 
 
 @dataclass(frozen=True)
+class ImageDeclaration:
+    """``images: NAME:``: what the environment standing for a Docker image holds."""
+
+    name: str
+    requirements: tuple[str, ...] = ()  # pip requirement specifiers, in order
+    requirements_file: str | None = None  # a pip requirements file, relative to the project
+    python: str | None = None  # "3.9" (found on this host) or a path to an interpreter
+
+
+@dataclass(frozen=True)
 class Settings:
     project: str | None = None
     retries: int = 2
@@ -73,6 +90,7 @@ class Settings:
     baseline_model: str | None = None
     promote_alias: str | None = "production"
     openlineage: OpenLineageSettings | None = None  # None: assay.yaml says nothing
+    images: Mapping[str, ImageDeclaration] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def load_settings(folder: Path) -> Settings:
@@ -108,8 +126,11 @@ def _check(data: Any, source: SourceMap, problems: list[Problem]) -> dict[str, A
             if lineage is not None:
                 values["openlineage"] = lineage
             continue
+        if key == "images":
+            values["images"] = MappingProxyType(_images(value, source, problems))
+            continue
         if key not in _SCHEMA:
-            known = ", ".join(["project", *_SCHEMA, "openlineage"])
+            known = ", ".join(["project", *_SCHEMA, "images", "openlineage"])
             problems.append(source.problem((key,), "error", f"unknown setting {key!r} (known: {known})"))
             continue
         if not isinstance(value, dict):
@@ -186,3 +207,69 @@ def _openlineage(value: Any, source: SourceMap, problems: list[Problem]) -> Open
     if "timeout" in values:
         values["timeout"] = float(values["timeout"])
     return OpenLineageSettings(**values)
+
+
+_IMAGE_KEYS = ("requirements", "requirements-file", "python")
+
+
+def _images(value: Any, source: SourceMap, problems: list[Problem]) -> dict[str, ImageDeclaration]:
+    """``images:``: image name → declaration; every problem is added, bad entries left out."""
+    if not isinstance(value, dict):
+        problems.append(source.problem(("images",), "error", "images must map image names to what they hold"))
+        return {}
+    found: dict[str, ImageDeclaration] = {}
+    for name, body in value.items():
+        where: tuple[str, ...] = ("images", str(name))
+        if not isinstance(name, str) or not name.strip():
+            problems.append(source.problem(("images",), "error", "an image name must be a non-empty string"))
+            continue
+        body = {} if body is None else body
+        if not isinstance(body, dict):
+            message = f"images.{name} must be a mapping ({', '.join(_IMAGE_KEYS)})"
+            problems.append(source.problem(where, "error", message))
+            continue
+        before = len(problems)
+        for key in body:
+            if key not in _IMAGE_KEYS:
+                message = f"unknown setting images.{name}.{key} (known: {', '.join(_IMAGE_KEYS)})"
+                problems.append(source.problem((*where, key), "error", message))
+        requirements = body.get("requirements", [])
+        if isinstance(requirements, str):
+            requirements = [requirements]
+        if not isinstance(requirements, list) or not all(
+            isinstance(r, str) and r.strip() and not r.strip().startswith("-") for r in requirements
+        ):
+            message = (
+                f"images.{name}.requirements must be a list of requirements (numpy==2.1.3, ./pkg.whl); "
+                "pip options belong in a requirements-file"
+            )
+            problems.append(source.problem((*where, "requirements"), "error", message))
+        file = body.get("requirements-file")
+        if file is not None and (not isinstance(file, str) or not _relative(file)):
+            message = f"images.{name}.requirements-file must be a path inside the project folder"
+            problems.append(source.problem((*where, "requirements-file"), "error", message))
+        python = body.get("python")
+        if isinstance(python, int | float) and not isinstance(python, bool):
+            python = str(python)  # `python: 3.10` in YAML is a number; 3.1 would be wrong, say so
+            if python == "3.1":
+                message = (
+                    f'images.{name}.python: write the version in quotes ("3.10"): YAML reads 3.10 as 3.1'
+                )
+                problems.append(source.problem((*where, "python"), "error", message))
+        if python is not None and (not isinstance(python, str) or not python.strip()):
+            message = f'images.{name}.python must be a version ("3.11") or an interpreter\'s path'
+            problems.append(source.problem((*where, "python"), "error", message))
+        if len(problems) > before:
+            continue
+        found[name] = ImageDeclaration(
+            name=name,
+            requirements=tuple(r.strip() for r in requirements),
+            requirements_file=file,
+            python=python.strip() if isinstance(python, str) else None,
+        )
+    return found
+
+
+def _relative(path: str) -> bool:
+    parts = PurePosixPath(path).parts
+    return bool(path.strip()) and not PurePosixPath(path).is_absolute() and ".." not in parts
