@@ -366,7 +366,8 @@ def test_environment_records_the_git_commit_and_dirty_flag(
     make_project: ProjectFactory, runtime_for: RuntimeFactory
 ) -> None:
     project = make_project(
-        "- step: {name: s, image: python:3.11, command: ls -A}\n",
+        "- step: {name: s, image: python:3.11, command: ls -A}\n"
+        "- step: {name: show, image: python:3.11, command: cat kept.txt}\n",
         {".gitignore": "ignored.txt\n", "kept.txt": "k"},
     )
     (project.root / "ignored.txt").write_text("secret")
@@ -382,10 +383,21 @@ def test_environment_records_the_git_commit_and_dirty_flag(
     clean = _run(runtime, "s")
     assert sorted(lines) == [".gitignore", "kept.txt", "valohai.yaml"]
     (project.root / "kept.txt").write_text("changed")
-    dirty = _run(runtime, "s")
+    # One runtime (one command, one pipeline run) runs one snapshot of the code, whatever changes.
+    lines.clear()
+    same = _run(runtime, "show")
+    assert lines == ["k"]
+    assert _execution(runtime, same.counter).environment["git_dirty"] is False
+    runtime.close()
+    lines.clear()
+    second = runtime_for(project, lines=lines)
+    dirty = _run(second, "show")
+    second.close()
+    assert lines == ["changed"]
     assert _execution(runtime, clean.counter).environment["git_commit"] == commit
     assert _execution(runtime, clean.counter).environment["git_dirty"] is False
     assert _execution(runtime, dirty.counter).environment["git_dirty"] is True
+    assert not list((project.root / ".assay" / "snapshots").iterdir())  # closed: nothing left
 
 
 def test_a_declared_requirement_is_installed_once_into_the_image_and_a_steps_pip_finds_it(

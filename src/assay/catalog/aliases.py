@@ -9,11 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Table, bindparam, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from assay.catalog import edges
+from assay.catalog.dialects import upsert
 from assay.catalog.events import record_event
 from assay.catalog.registry_tables import Alias, AliasMove, DatasetVersion, ModelVersion
 from assay.catalog.tables import utcnow
@@ -59,7 +58,7 @@ def move_alias(
         _check_not_a_version(session, kind, owner_id, owner_name, name)
         values = {"kind": kind, "owner_id": owner_id, "name": name, "version_id": version_id,
                   "updated_by": actor, "updated_at": now}  # fmt: skip
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        insert = upsert(session)
         inserted = session.execute(
             insert(_ALIASES)
             .values(values)

@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from assay.catalog import schema
 from assay.errors import AssayError
 
 #: the newest migration; ``open`` upgrades any older database to it
@@ -89,13 +90,21 @@ class Catalog:
             connection.rollback()
             return None if row is None else str(row[0])
 
-    def migrate(self) -> None:
-        """Upgrade to ``HEAD_REVISION``; a no-op (one query) when already there."""
+    def migrate(self, *, fresh: bool = True) -> None:
+        """Upgrade to ``HEAD_REVISION``; a no-op (one query) when already there.
+
+        A new, empty database gets the whole schema at once (``catalog/schema.py``) unless
+        ``fresh`` is False; one with a schema is upgraded by the Alembic migrations.
+        """
         if self.revision() == HEAD_REVISION:
             return
         with self._migration_lock():
             if self.revision() == HEAD_REVISION:
                 return
+            with self.engine.begin() as connection:
+                if fresh and schema.is_empty(connection):
+                    schema.create_fresh(connection, HEAD_REVISION)
+                    return
             from alembic import command
             from alembic.config import Config
 

@@ -37,5 +37,6 @@ def record_edges(
         for kind, src, dst, label in edges
     ]  # fmt: skip
     if rows:
-        session.flush()  # the rows the edges describe exist first (foreign keys elsewhere)
+        # NOTE: no flush first: edges name their ends by id (no foreign keys), and every id is
+        # set when its object is made, so pending rows need not be written before the edges.
         session.connection().execute(_INSERT, rows)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from assay.catalog import edges
@@ -44,49 +44,50 @@ def create_execution(
     actor: str,
     execution_id: str | None = None,
     pipeline: PipelinePlace | None = None,
+    log_path: str | None = None,
 ) -> Execution:
-    execution = Execution(
-        id=execution_id or new_id(),
-        project_id=project_id,
-        counter=next_execution_counter(session, project_id),
-        step=step,
-        status=CREATED,
-        image=image,
-        command=command,
-        parameters=parameters,
-        inputs=inputs,
-        environment={},
-        problems=[],
-        execution_dir=execution_dir,
-        log_path="",
-        created_at=utcnow(),
-    )
+    """Record a new execution: ``created``, or, given its ``log_path``, ``started`` at once
+    (the runtime lays out its folder first, then records that it starts, in one transaction).
+
+    Returns the row as a detached object: it is written with one INSERT, not a flush.
+    """
+    now = utcnow()
+    values: dict[str, Any] = {
+        "id": execution_id or new_id(), "project_id": project_id,
+        "counter": next_execution_counter(session, project_id), "step": step,
+        "status": CREATED if log_path is None else STARTED, "image": image, "command": command,
+        "parameters": parameters, "inputs": inputs, "environment": {}, "problems": [],
+        "execution_dir": execution_dir, "log_path": log_path or "", "created_at": now,
+        "started_at": None if log_path is None else now, "reuse_facts": {},
+    }  # fmt: skip
     if pipeline is not None:
-        execution.pipeline_run_id, execution.pipeline_node = pipeline.run_id, pipeline.node
-        execution.attempt, execution.pipeline_index = pipeline.attempt, pipeline.index
-    session.add(execution)
-    session.flush()
+        values.update(pipeline_run_id=pipeline.run_id, pipeline_node=pipeline.node,
+                      attempt=pipeline.attempt, pipeline_index=pipeline.index)  # fmt: skip
+    session.connection().execute(_INSERT_EXECUTION, values)
+    execution = Execution(**values)
     if pipeline is not None:
         edges.record_edge(session, project_id, edges.CONTAINS, (edges.PIPELINE_RUN, pipeline.run_id),
                           (edges.EXECUTION, execution.id), pipeline.node)  # fmt: skip
-    record_event(
-        session,
-        project_id,
-        "execution.created",
-        f"execution:{execution.id}",
-        actor,
-        {"counter": execution.counter, "step": step},
-    )
+    subject = f"execution:{execution.id}"
+    record_event(session, project_id, "execution.created", subject, actor,
+                 {"counter": execution.counter, "step": step})  # fmt: skip
+    if log_path is not None:
+        record_event(session, project_id, "execution.started", subject, actor, {"counter": execution.counter})
     return execution
 
 
-def record_inputs(session: Session, execution_id: str, rows: Iterable[dict[str, Any]]) -> None:
+_INSERT_EXECUTION = insert(Execution)
+_INSERT_INPUT = insert(ExecutionInput)
+_INSERT_METADATA = insert(ExecutionMetadata)
+
+
+def record_inputs(session: Session, execution: Execution, rows: Iterable[dict[str, Any]]) -> None:
     """The files an execution received, and the lineage edges saying so: every datum it used,
     and every dataset or model version it used (by the reference it resolved to)."""
     listed = list(rows)
-    session.add_all(ExecutionInput(execution_id=execution_id, **row) for row in listed)
-    execution = session.get_one(Execution, execution_id)
-    target = (edges.EXECUTION, execution_id)
+    if listed:
+        session.connection().execute(_INSERT_INPUT, [{"execution_id": execution.id, **row} for row in listed])
+    target = (edges.EXECUTION, execution.id)
     found: list[tuple[str, edges.Node, edges.Node, str | None]] = []
     seen: set[tuple[str, str]] = set()
     for row in listed:
@@ -121,30 +122,6 @@ def _version_node(session: Session, project_id: str, uri: str) -> edges.Node | N
     return None if found is None else (edges.MODEL_VERSION, found)
 
 
-def reload(session: Session, execution: Execution) -> Execution:
-    """The execution's row in this session, by the identity of an object from another one
-    (which may be expired and detached after a failed transaction)."""
-    from sqlalchemy import inspect
-
-    identity = inspect(execution).identity
-    key = identity[0] if identity else execution.id
-    return session.get_one(Execution, key, with_for_update=True)
-
-
-def start_execution(session: Session, execution: Execution, *, log_path: str, actor: str) -> None:
-    execution.status = STARTED
-    execution.started_at = utcnow()
-    execution.log_path = log_path
-    record_event(
-        session,
-        execution.project_id,
-        "execution.started",
-        f"execution:{execution.id}",
-        actor,
-        {"counter": execution.counter},
-    )
-
-
 def finish_execution(
     session: Session,
     execution: Execution,
@@ -156,17 +133,30 @@ def finish_execution(
     problems: list[str],
     metadata: Iterable[tuple[datetime, dict[str, Any]]],
     actor: str,
+    reuse_key: str | None = None,
+    reuse_facts: dict[str, Any] | None = None,
 ) -> None:
-    execution.status = status
-    execution.exit_code = exit_code
-    execution.message = message
-    execution.environment = environment
-    execution.problems = problems
-    execution.ended_at = utcnow()
-    session.add_all(
-        ExecutionMetadata(execution_id=execution.id, seq=seq, logged_at=logged_at, data=data)
+    """Record how the execution ended (the caller holds its row: ``status_of(lock=True)``).
+
+    One UPDATE on the row, one INSERT of its metadata events; ``execution`` (which may be a
+    detached object) gets the same values.
+    """
+    values: dict[str, Any] = {
+        "status": status, "exit_code": exit_code, "message": message, "environment": environment,
+        "problems": problems, "ended_at": utcnow(), "reuse_key": reuse_key, "reuse_facts": reuse_facts or {},
+    }  # fmt: skip
+    session.execute(
+        update(Execution).where(Execution.id == execution.id).values(**values)
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip
+    for name, value in values.items():
+        setattr(execution, name, value)
+    rows = [
+        {"execution_id": execution.id, "seq": seq, "logged_at": logged_at, "data": data}
         for seq, (logged_at, data) in enumerate(metadata)
-    )
+    ]
+    if rows:
+        session.connection().execute(_INSERT_METADATA, rows)
     record_event(
         session,
         execution.project_id,

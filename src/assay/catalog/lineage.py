@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import String, TextClause, any_, bindparam, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from assay.catalog import datasets, datums, executions, models
@@ -241,6 +240,8 @@ class _Lookups:
 
 
 def _any(column: Any) -> Any:
+    from sqlalchemy.dialects.postgresql import ARRAY  # only ever on PostgreSQL
+
     return column == any_(bindparam("ids", type_=ARRAY(String)))
 
 

@@ -8,9 +8,26 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.schema import CreateIndex
 
 from assay.catalog.tables import Base, BigID, new_id, utcnow
+
+ACTIVE = "lifted_at IS NULL"
+
+
+@compiles(CreateIndex, "postgresql")
+def _partial_index_on_postgresql(create: CreateIndex, compiler: Any, **kw: Any) -> str:
+    """A partial index's WHERE on PostgreSQL, from the index's ``info``.
+
+    NOTE: ``postgresql_where=`` on the ``Index`` itself would do the same, but naming a
+    dialect's option makes SQLAlchemy import that dialect and its drivers on every start,
+    also on SQLite (~25 ms of every command).
+    """
+    statement: str = compiler.visit_create_index(create, **kw)
+    where = create.element.info.get("postgresql_where")
+    return f"{statement} WHERE {where}" if where else statement
 
 
 class LineageEdge(Base):
@@ -51,8 +68,8 @@ class DatasetFlag(Base):
             "uq_dataset_flags_active",
             "dataset_version_id",
             unique=True,
-            sqlite_where=text("lifted_at IS NULL"),
-            postgresql_where=text("lifted_at IS NULL"),
+            sqlite_where=text(ACTIVE),
+            info={"postgresql_where": ACTIVE},  # see _partial_index_on_postgresql
         ),
     )
 

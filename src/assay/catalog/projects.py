@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from assay.catalog.dialects import upsert
 from assay.catalog.tables import Project, new_id, utcnow
 
 
@@ -15,7 +14,7 @@ def ensure_project(session: Session, name: str) -> Project:
     project = session.scalar(select(Project).where(Project.name == name))
     if project is not None:
         return project
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = upsert(session)
     session.execute(
         insert(Project)
         .values(id=new_id(), name=name, execution_counter=0, created_at=utcnow())

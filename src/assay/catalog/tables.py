@@ -22,7 +22,6 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -47,7 +46,25 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-JSONType = JSON().with_variant(postgresql.JSONB(), "postgresql")
+class JSONType(TypeDecorator[Any]):
+    """JSON: ``JSONB`` on PostgreSQL, SQLite's JSON elsewhere.
+
+    NOTE: the PostgreSQL type is looked up only on a PostgreSQL connection, so the embedded
+    SQLite catalog never imports SQLAlchemy's PostgreSQL dialect and its drivers (~60 ms of
+    every command's start-up).
+    """
+
+    impl = JSON()
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(JSON())
+
+
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
 BigID = BigInteger().with_variant(Integer(), "sqlite")
 

@@ -199,7 +199,10 @@ def _runtime() -> Iterator[tuple[Runtime, RunOptions]]:
             on_progress=progress,
             settings=settings,
         )
-        yield runtime, RunOptions(on_event=_show_event, settings=settings)
+        try:
+            yield runtime, RunOptions(on_event=_show_event, settings=settings)
+        finally:
+            runtime.close()
 
 
 def _report(runtime: Runtime, counter: int, explain_reuse: bool) -> None:

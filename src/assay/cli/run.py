@@ -96,7 +96,10 @@ def run_command(
             on_progress=progress,
             settings=settings,
         )
-        result = run_execution(request, runtime)
+        try:
+            result = run_execution(request, runtime)
+        finally:
+            runtime.close()
         with catalog.read() as session:
             view = describe_execution(session, get_execution(session, runtime.project_id, result.counter))
     if as_json:

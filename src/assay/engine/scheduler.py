@@ -13,13 +13,10 @@ starts them and reports back.
 from __future__ import annotations
 
 import functools
-import os
-import socket
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 from assay.catalog import Catalog, baselines, executions, gates, pipelines, promotion, verdicts
@@ -38,12 +35,11 @@ from assay.catalog.pipelines import (
 from assay.catalog.tables import Execution, PipelineRun
 from assay.engine import planner, regression
 from assay.engine.graph import Graph
-from assay.engine.results import node_result
+from assay.engine.lease import Lease
+from assay.engine.node_book import NodeBook
+from assay.engine.results import combine, node_result
 from assay.engine.wiring import NodeLaunch, NodeResult, RunRequest, node_parameters, wire
-from assay.errors import AssayError, Conflict, InvalidRequest
-
-STALE_DRIVER_SECONDS = 60.0
-HEARTBEAT_SECONDS = 10.0
+from assay.errors import AssayError, InvalidRequest
 
 
 @dataclass(frozen=True)
@@ -65,6 +61,8 @@ class LaunchOutcome:
     reused: bool = False
     reuse_note: str | None = None
     index: int = 0
+    #: what the execution offers downstream, when the launcher knows it (else read from the catalog)
+    result: NodeResult | None = None
 
 
 INTERRUPTED = "interrupted: the process driving the pipeline ended"
@@ -103,9 +101,11 @@ class Driver:
     _active: dict[str, _Node] = field(default_factory=dict)
     _results: dict[str, NodeResult] = field(default_factory=dict)
     _stopping: bool = False
-    _beat: float = 0.0
-    _rows: dict[str, pipelines.NodeRow] = field(default_factory=dict)
     _resumed: bool = False  # the run had been driven before: completed children may exist
+
+    def __post_init__(self) -> None:
+        self._lease = Lease(self.catalog, self.run)
+        self._book = NodeBook(self.catalog, self.run, self.actor)
 
     @functools.cached_property
     def _has_gates(self) -> bool:
@@ -117,13 +117,13 @@ class Driver:
 
     def drive(self) -> str:
         """Run until the run finishes or waits for approval; returns the run's status."""
-        self._claim()
+        self._lease.claim()
         try:
             if self.run.status in FINAL_RUN_STATUSES:
                 return self.run.status
             self._recover()
             while True:
-                self._heartbeat()
+                self._lease.heartbeat()
                 state = self._state()
                 if state.status in FINAL_RUN_STATUSES:
                     return state.status
@@ -136,6 +136,9 @@ class Driver:
                     if not self._active:
                         time.sleep(0.2)  # another process holds a node; look again shortly
                     self._wait()
+                elif self._active and all(isinstance(a, planner.Start) for a in actions):
+                    # Nothing new can be ready before a running node ends: wait for one.
+                    self._wait()
         except BaseException:
             # NOTE: executions still running must end before the claim is released, or a
             # resume could start them again while they finish here.
@@ -143,7 +146,7 @@ class Driver:
             wait([f for node in self._active.values() for f in node.futures])
             raise
         finally:
-            self._release()
+            self._lease.release()
 
     def _apply(self, action: planner.Action) -> bool:
         """Record the action, then carry it out; True when the loop should end."""
@@ -152,13 +155,13 @@ class Driver:
                 self._warn(warnings)
                 self._start(node)
             case planner.Skip(node, reason):
-                self._set_node(node, SKIPPED, message=reason)
+                self._book.write(node, SKIPPED, message=reason)
                 self.on_event(f"skipped {node}: {reason}")
             case planner.RequestApproval(node, warnings):
                 with self.catalog.transaction() as session:
                     pipelines.add_warnings(session, self.run, warnings, self.actor)
                     gates.request_gate(session, self.run, node, self.actor)
-                    pipelines.set_node(session, self.run, node, WAITING, self.actor)
+                    self._book.set(session, node, WAITING)
                 self._show(warnings)
                 self.on_event(f"{node} needs approval")
             case planner.StopRun(reason, warnings) | planner.FailRun(reason, warnings):
@@ -198,20 +201,18 @@ class Driver:
     # -- starting and settling nodes ----------------------------------------------------
 
     def _start(self, name: str) -> None:
-        attempts = (
-            self._rows[name].attempts + 1 if name in self._rows else self._node_rows()[name].attempts + 1
-        )
+        attempts = self._book.rows[name].attempts + 1
         try:
             launches = wire(self.graph, name, self._completed_results(), self.request)
         except AssayError as exc:
-            self._set_node(name, RUNNING, attempts=attempts)
+            self._book.write(name, RUNNING, attempts=attempts)
             self._settle(name, [LaunchOutcome(ERROR, None, message=exc.message)])
             return
         # Children that already completed in this run (before a crash) are adopted, not re-run.
         done = self._completed_children(name) if attempts > 1 or self._resumed else {}
         adopted = [done[launch.index] for launch in launches if launch.index in done]
         todo = [launch for launch in launches if launch.index not in done]
-        self._set_node(name, RUNNING, attempts=attempts, executions=[])
+        self._book.write(name, RUNNING, attempts=attempts, executions=[])
         context = LaunchContext(self.run.id, self.run.counter, self.graph.name, name, attempts, self.reuse)
         self._active[name] = _Node([self.launcher.submit(launch, context) for launch in todo], adopted)
         self.on_event(f"started {name}" + (f" ({len(launches)} executions)" if len(launches) > 1 else ""))
@@ -233,13 +234,12 @@ class Driver:
         node = self.graph.node(name)
         failed = [o for o in outcomes if o.status != COMPLETED]
         if not failed:
-            result = self._load_result(ids)
+            result = self._result_of(outcomes, ids)
             evaluation = self._evaluate(name, "node-complete", result)
             reused = all(o.reused for o in outcomes)
             note = "; ".join(o.reuse_note for o in outcomes if o.reuse_note) or None
             with self.catalog.transaction() as session:
-                pipelines.set_node(session, self.run, name, COMPLETED, self.actor, executions=ids,
-                                   reused=reused, message=note)  # fmt: skip
+                self._book.set(session, name, COMPLETED, executions=ids, reused=reused, message=note)
                 self._record_verdict(session, name, ids, evaluation)
                 self._follow_actions(session, name, evaluation.fired)
             self._show(evaluation.fired.warnings)
@@ -249,19 +249,19 @@ class Driver:
             return
         message = failed[0].message or failed[0].status
         if self._stopping and all(o.status in (STOPPED, COMPLETED) for o in outcomes):
-            self._set_node(name, STOPPED, executions=ids, message=message)
+            self._book.write(name, STOPPED, executions=ids, message=message)
             return
-        attempts = self._node_rows()[name].attempts
+        attempts = self._book.rows[name].attempts
         if node.on_error == "retry" and attempts <= self.retries:
-            self._set_node(
+            self._book.write(
                 name, PENDING, executions=ids, message=f"attempt {attempts} failed: {message}; retrying"
             )
             self.on_event(f"{name} failed ({message}); retrying")
             return
-        result = self._load_result(ids)
+        result = self._result_of(outcomes, ids)
         evaluation = self._evaluate(name, "node-error", result)
         with self.catalog.transaction() as session:
-            pipelines.set_node(session, self.run, name, ERROR, self.actor, executions=ids, message=message)
+            self._book.set(session, name, ERROR, executions=ids, message=message)
             self._record_verdict(session, name, ids, evaluation)
             stopped = self._follow_actions(session, name, evaluation.fired)
             if not stopped and node.on_error in ("stop-all", "retry"):
@@ -323,12 +323,12 @@ class Driver:
 
     def _recover(self) -> None:
         """Settle what a previous driver left behind; nothing completed is run again."""
-        self._resumed = any(row.attempts for row in self._node_rows().values())
+        self._resumed = any(row.attempts for row in self._book.rows.values())
         if self.run.status in (STOPPING, FAILING):
             self._stopping = True  # executions that ended `stopped` are not failures
         if self.run.status == WAITING:
             self._set_run(RUNNING, None, only_from=(WAITING,))
-        rows = self._node_rows()
+        rows = self._book.rows
         stale = [n for n, row in rows.items() if row.status == RUNNING]
         if not stale:
             return
@@ -356,9 +356,9 @@ class Driver:
                 executions.mark_interrupted(session, alive, INTERRUPTED)
             for name in rerun:
                 # an interrupted attempt does not count against `on-error: retry`
-                pipelines.set_node(
-                    session, self.run, name, PENDING, self.actor,
-                    attempts=max(rows[name].attempts - 1, 0), message="re-running: interrupted",
+                self._book.set(
+                    session, name, PENDING, attempts=max(rows[name].attempts - 1, 0),
+                    message="re-running: interrupted",
                 )  # fmt: skip
         for name in rerun:
             self.on_event(f"{name} was interrupted; running what did not complete again")
@@ -368,13 +368,14 @@ class Driver:
     # -- catalog access -------------------------------------------------------------------
 
     def _state(self) -> planner.RunState:
+        """The run as the planner sees it: nodes from the book, status and gates from the catalog
+        (other processes change those: `assay pipeline stop`, a reviewer's decision)."""
         with self.catalog.read() as session:
-            rows = pipelines.node_rows(session, self.run.id)
             decided = pipelines.gate_statuses(session, self.run.id) if self._has_gates else {}
             self.run.status = pipelines.run_status(session, self.run.id)
-        self._rows = rows
         nodes = {
-            name: planner.NodeState(row.status, row.attempts, decided.get(name)) for name, row in rows.items()
+            name: planner.NodeState(row.status, row.attempts, decided.get(name))
+            for name, row in self._book.rows.items()
         }
         return planner.RunState(self.run.status, nodes)
 
@@ -386,18 +387,21 @@ class Driver:
 
     def _completed_results(self) -> dict[str, NodeResult]:
         """Results of finished nodes (from the rows of the latest ``_state``; finished rows never change)."""
-        for name, row in (self._rows or self._node_rows()).items():
+        for name, row in self._book.rows.items():
             if name not in self._results and row.status in (COMPLETED, ERROR) and row.executions:
                 self._results[name] = self._load_result(list(row.executions))
         return self._results
 
+    def _result_of(self, outcomes: list[LaunchOutcome], ids: list[str]) -> NodeResult:
+        """What the node offers downstream: from the launcher when it said, else from the catalog."""
+        known = [o.result for o in outcomes if o.execution_id]
+        if known and all(r is not None for r in known):
+            return combine([r for r in known if r is not None])
+        return self._load_result(ids)
+
     def _load_result(self, ids: list[str]) -> NodeResult:
         with self.catalog.read() as session:
             return node_result(session, ids)
-
-    def _node_rows(self) -> dict[str, pipelines.NodeRow]:
-        with self.catalog.read() as session:
-            return pipelines.node_rows(session, self.run.id)
 
     def _warn(self, warnings: tuple[str, ...]) -> None:
         """Record warnings on the run (each once) and say them."""
@@ -409,10 +413,6 @@ class Driver:
     def _show(self, warnings: tuple[str, ...]) -> None:
         for warning in warnings:
             self.on_event(f"warning: {warning}")
-
-    def _set_node(self, name: str, status: str, **fields: Any) -> None:
-        with self.catalog.transaction() as session:
-            pipelines.set_node(session, self.run, name, status, self.actor, **fields)
 
     def _set_run(self, status: str, message: str | None, only_from: tuple[str, ...] | None = None) -> bool:
         """Set the run's status; with ``only_from``, only if it still is one of those (compare-and-set)."""
@@ -432,59 +432,6 @@ class Driver:
         if status in (STOPPING, FAILING) and not self._stopping:
             self.on_event("the run is being stopped")
             self._stop_launches()
-
-    def _claim(self) -> None:
-        me = {"pid": os.getpid(), "host": socket.gethostname(), "boot": _boot_id(), "at": time.time()}
-        with self.catalog.transaction() as session:
-            # FOR UPDATE: two claimants on PostgreSQL must not both see the run unclaimed.
-            run = session.get_one(PipelineRun, self.run.id, populate_existing=True, with_for_update=True)
-            if _alive(run.driver, me):
-                raise Conflict(
-                    f"pipeline run #{run.counter} is being driven by process {run.driver.get('pid')} "
-                    f"on {run.driver.get('host')}",
-                    hint=f"wait for it, or stop the run with `assay pipeline stop {run.counter}`",
-                )
-            pipelines.set_driver(session, run, me)
-            self.run.status = run.status
-            self.run.driver = me
-        self._beat = time.monotonic()
-
-    def _heartbeat(self) -> None:
-        """Tell drivers on other hosts that this one is alive (they wait STALE_DRIVER_SECONDS)."""
-        if time.monotonic() - self._beat < HEARTBEAT_SECONDS:
-            return
-        self._beat = time.monotonic()
-        with self.catalog.transaction() as session:
-            pipelines.set_driver(session, self.run, {**self.run.driver, "at": time.time()})
-
-    def _release(self) -> None:
-        with self.catalog.transaction() as session:
-            run = session.get_one(PipelineRun, self.run.id, populate_existing=True)
-            pipelines.set_driver(session, run, {})
-
-
-def _alive(driver: Mapping[str, Any], me: Mapping[str, Any]) -> bool:
-    """Whether another driver holds the run: a live process here, or a recent one elsewhere."""
-    if not driver or (driver.get("pid") == me["pid"] and driver.get("host") == me["host"]):
-        return False
-    if driver.get("host") == me["host"]:
-        if driver.get("boot") != me.get("boot"):
-            return False  # the machine restarted since: that process is gone, whatever its PID
-        try:
-            os.kill(int(driver["pid"]), 0)
-        except (ProcessLookupError, ValueError, KeyError):
-            return False
-        except PermissionError:
-            return True
-        return True
-    return time.time() - float(driver.get("at", 0)) < STALE_DRIVER_SECONDS
-
-
-def _boot_id() -> str | None:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return None
 
 
 def _interrupted(execution: Execution) -> bool:

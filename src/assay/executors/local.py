@@ -10,12 +10,14 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from types import MappingProxyType
 
 from assay.engine.scheduler import LaunchContext, LaunchOutcome
-from assay.engine.wiring import NodeLaunch
+from assay.engine.wiring import NodeLaunch, NodeResult
 from assay.errors import AssayError
 from assay.runtime import ExecutionRequest, Runtime, run_execution
 from assay.runtime.contract import PipelineContext
+from assay.runtime.finish import ExecutionResult
 
 NodeLineCallback = Callable[[str, str, str], None]  # (node, stream, line)
 
@@ -74,6 +76,7 @@ class LocalExecutor:
             result.reused,
             result.reuse_note,
             index=launch.index,
+            result=node_result_of(result),
         )
 
     def stop_all(self) -> None:
@@ -95,6 +98,17 @@ class LocalExecutor:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+
+
+def node_result_of(result: ExecutionResult) -> NodeResult:
+    """What an execution offers downstream, as the catalog would give it back (outputs by name)."""
+    return NodeResult(
+        parameters=MappingProxyType(dict(result.parameters)),
+        metadata=MappingProxyType(dict(result.metadata)),
+        outputs=tuple(sorted((o.name, o.datum_id) for o in result.outputs)),
+        inputs=MappingProxyType(dict(result.input_files)),
+        environment=MappingProxyType(dict(result.environment_variables)),
+    )
 
 
 def _processes() -> list[int]:

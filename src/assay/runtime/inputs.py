@@ -19,6 +19,7 @@ Resolution runs in three phases so that bad input changes nothing:
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import glob
 import hashlib
@@ -54,6 +55,8 @@ class Source:
     url: str | None = None  # an http(s) URL
     datum_id: str | None = None
     sha256: str | None = None
+    #: the datum's file metadata, when the datum was looked up already
+    metadata: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -127,7 +130,10 @@ def _sources(uri: str, spec_input: Input, base_dir: Path, session: Session, proj
         except NotFound as exc:
             raise InvalidRequest(exc.message) from exc
         name = datum.name if spec_input.keep_directories != "none" else PurePosixPath(datum.name).name
-        return [Source(uri=f"datum://{datum.id}", name=name, datum_id=datum.id, sha256=datum.sha256)]
+        return [
+            Source(uri=f"datum://{datum.id}", name=name, datum_id=datum.id, sha256=datum.sha256,
+                   metadata=dict(datum.file_metadata))
+        ]  # fmt: skip
     if scheme in ("model", "dataset"):
         return _catalog_sources(uri, scheme, spec_input, session, project_id)
     if scheme == "file":
@@ -175,6 +181,7 @@ def _catalog_sources(
             else PurePosixPath(name).name,
             datum_id=datum.id,
             sha256=datum.sha256,
+            metadata=dict(datum.file_metadata),
         )
         for name, datum in files
     ]
@@ -251,7 +258,7 @@ def _url_name(url: str, mode: str) -> str:
 def _apply_filename(spec_input: Input, sources: list[Source]) -> list[Source]:
     if spec_input.filename and len(sources) == 1:
         only = sources[0]
-        return [Source(only.uri, spec_input.filename, only.path, only.url, only.datum_id, only.sha256)]
+        return [dataclasses.replace(only, name=spec_input.filename)]
     return sources
 
 
@@ -313,27 +320,23 @@ def record_input_datums(
     for input_name, files in fetched.items():
         rows = staged.setdefault(input_name, [])
         for source, blob in files:
-            if source.datum_id is not None:
-                datum = datums.get_datum(session, project_id, source.datum_id)
+            if source.datum_id is not None and source.metadata is not None:
+                datum_id, metadata = source.datum_id, dict(source.metadata)  # looked up when planned
             else:
-                datum = datums.external_datum(
-                    session,
-                    project_id=project_id,
-                    sha256=blob.sha256,
-                    size=blob.size,
-                    name=PurePosixPath(source.name).name,
-                    source_uri=source.url or str(source.path),
-                )
+                if source.datum_id is not None:
+                    datum = datums.get_datum(session, project_id, source.datum_id)
+                else:
+                    datum = datums.external_datum(
+                        session,
+                        project_id=project_id,
+                        sha256=blob.sha256,
+                        size=blob.size,
+                        name=PurePosixPath(source.name).name,
+                        source_uri=source.url or str(source.path),
+                    )
+                datum_id, metadata = datum.id, dict(datum.file_metadata)
             rows.append(
-                StagedFile(
-                    input_name,
-                    source.name,
-                    source.uri,
-                    blob.sha256,
-                    blob.size,
-                    datum.id,
-                    dict(datum.file_metadata),
-                )
+                StagedFile(input_name, source.name, source.uri, blob.sha256, blob.size, datum_id, metadata)
             )
     return staged
 
@@ -371,10 +374,13 @@ def _download(url: str, cache_dir: Path) -> Path:
     return target
 
 
-def place_inputs(staged: Mapping[str, list[StagedFile]], inputs_dir: Path, store: ArtifactStore) -> None:
-    """Link every staged file into ``inputs_dir/<input>/<name>`` (verified in ``fetch_inputs``)."""
-    for input_name, files in staged.items():
+def place_inputs(
+    files: Mapping[str, Sequence[tuple[str, str]]], inputs_dir: Path, store: ArtifactStore
+) -> None:
+    """Link every fetched file — (name, sha256) per input — into ``inputs_dir/<input>/<name>``
+    (its bytes were verified in ``fetch_inputs``)."""
+    for input_name, found in files.items():
         folder = inputs_dir / input_name
-        folder.mkdir(parents=True, exist_ok=True)
-        for staged_file in files:
-            store.materialize(staged_file.sha256, folder / staged_file.name, verify=False)
+        folder.mkdir(exist_ok=True)
+        for name, sha256 in found:
+            store.materialize(sha256, folder / name, verify=False)

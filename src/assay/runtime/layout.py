@@ -8,23 +8,31 @@
             inputs/<name>/...    input files, linked read-only from the store
             outputs/             everything written here is stored and recorded
             config/              parameters.json, inputs.json, execution.json, runtime.json
-        env/                     the execution's own Python layer over its image's environment
         command.sh               the step's command lines as one script
         log.txt                  stdout and stderr, as they came
 
-After the run, ``repository/``, ``inputs/`` and ``env/`` are removed (copies and links of
-things recorded elsewhere, and what the step installed for itself); ``outputs/`` stays, its
-files hard-linked to the store's blobs.
+After the run, ``repository/`` and ``inputs/`` are removed (copies and links of things
+recorded elsewhere); ``outputs/`` stays, its files hard-linked to the store's blobs. The
+execution's Python layer is not here: it comes from the runtime's pool (``runtime/envs.py``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import threading
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from assay.runtime import provenance
+
+#: the config files every execution gets (``config/<name>.json``)
+CONFIG_FILES = ("parameters", "baseline", "inputs", "execution")
 
 #: never copied into an execution's repository snapshot of a folder that is not a git work tree
 SKIPPED_FOLDERS = frozenset(
@@ -58,10 +66,6 @@ class ExecutionLayout:
         return self.valohai / "config"
 
     @property
-    def env(self) -> Path:
-        return self.root / "env"
-
-    @property
     def log(self) -> Path:
         return self.root / "log.txt"
 
@@ -82,20 +86,74 @@ class ExecutionLayout:
     def write_config(self, name: str, data: Any) -> None:
         (self.config / f"{name}.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
 
+    def remove(self) -> None:
+        """Remove the whole folder (an execution that was never recorded)."""
+        shutil.rmtree(self.root, ignore_errors=True)
+
     def clean_up(self) -> None:
-        """Drop what is only needed while running: the repository snapshot, the input links, the layer."""
-        for folder in (self.repository, self.inputs, self.env):
+        """Drop what is only needed while running: the repository snapshot and the input links."""
+        for folder in (self.repository, self.inputs):
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def snapshot_repository(project_root: Path, destination: Path, git_files: list[str] | None) -> int:
-    """Copy the project's files into ``destination``; returns how many were copied.
+class CodeSnapshot:
+    """The project's code as one run sees it: its files copied once, and its commit and dirty flag.
 
-    In a git work tree the files are the tracked and untracked-but-not-ignored ones (what
-    ``git add -A`` would commit); elsewhere every file outside ``SKIPPED_FOLDERS``.
+    Every execution of a run (or of one ``assay run``) gets a copy of the same snapshot, and the
+    same git facts, however the work tree changes meanwhile; git is asked once, not once per
+    execution. The snapshot lives in ``.assay/snapshots/`` until ``close``.
     """
-    relative = git_files if git_files is not None else list(_walk(project_root))
-    copied = 0
+
+    def __init__(self, project_root: Path, snapshots_dir: Path) -> None:
+        self.project_root = project_root
+        self.snapshots_dir = snapshots_dir
+        self._probe = provenance.GitProbe(project_root)  # git works while the first request is checked
+        self._lock = threading.Lock()
+        self._root: Path | None = None
+        self._files: list[tuple[str, int]] = []  # (relative path, mode)
+        self._folders: list[str] = []
+        self.git: dict[str, Any] = {}
+
+    def take(self) -> None:
+        """Copy the work tree (once); afterwards ``git`` holds its commit and dirty flag."""
+        with self._lock:
+            if self._root is not None:
+                return
+            listed = self._probe.files()
+            relative = listed if listed is not None else list(_walk(self.project_root))
+            root = self.snapshots_dir / uuid.uuid4().hex
+            _sweep(self.snapshots_dir)
+            root.mkdir(parents=True)
+            files = _copy_tree(self.project_root, root, relative)
+            self.git = self._probe.state()
+            self._files = files
+            self._folders = sorted({str(Path(name).parent) for name, _ in files} - {"."}, key=len)
+            self._root = root
+
+    def copy_into(self, destination: Path) -> None:
+        """Give an execution its own copy of the snapshot at ``destination`` (which exists)."""
+        self.take()
+        assert self._root is not None
+        for folder in self._folders:
+            (destination / folder).mkdir(parents=True, exist_ok=True)
+        for name, mode in self._files:
+            target = destination / name
+            shutil.copyfile(self._root / name, target)
+            if mode != 0o644:
+                target.chmod(mode)  # scripts stay executable; times need not survive
+
+    def close(self) -> None:
+        with self._lock:
+            if self._root is not None:
+                shutil.rmtree(self._root, ignore_errors=True)
+                self._root = None
+
+
+def _copy_tree(project_root: Path, destination: Path, relative: list[str]) -> list[tuple[str, int]]:
+    """Copy the project's files; in a git work tree the files are the tracked and
+    untracked-but-not-ignored ones (what ``git add -A`` would commit), elsewhere every file
+    outside ``SKIPPED_FOLDERS``. Returns (relative path, mode) of each file copied."""
+    copied = []
     for name in relative:
         source = project_root / name
         if not source.is_file() or (source.is_symlink() and not _inside(source, project_root)):
@@ -103,9 +161,22 @@ def snapshot_repository(project_root: Path, destination: Path, git_files: list[s
         target = destination / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
-        shutil.copymode(source, target)  # scripts stay executable; times need not survive
-        copied += 1
+        mode = source.stat().st_mode & 0o777
+        copied.append((name, mode))
     return copied
+
+
+def _sweep(snapshots_dir: Path, older_than: float = 7 * 86400) -> None:
+    """Remove snapshots left by processes that ended without closing theirs (a week old)."""
+    try:
+        entries = list(os.scandir(snapshots_dir))
+    except OSError:
+        return
+    cutoff = time.time() - older_than
+    for entry in entries:
+        with contextlib.suppress(OSError):
+            if entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def _walk(root: Path) -> list[str]:

@@ -31,8 +31,9 @@ from assay.spec.settings import OpenLineageSettings, Settings
 if TYPE_CHECKING:
     from assay.catalog.tables import Execution
     from assay.runtime.contract import PipelineContext
-    from assay.runtime.execute import OutputRecord, Runtime
+    from assay.runtime.finish import OutputRecord
     from assay.runtime.inputs import StagedFile
+    from assay.runtime.runtime import Runtime
 
 #: the run state that ends a run, by the execution's final status
 EVENT_TYPES = {"completed": "COMPLETE", "error": "FAIL", "stopped": "ABORT"}

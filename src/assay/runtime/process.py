@@ -182,6 +182,19 @@ def _pump(process: subprocess.Popen[bytes], sink: _LogSink, limits: Limits, outc
                     _kill_leftovers(process)  # once: what it left running ends too, as in a container
             elif now - ended_at > _PIPE_GRACE:
                 break  # a process in a session of its own still holds the pipes: stop listening
+    # Both pipes closed, but the command may not have exited yet (it is about to, or it closed
+    # its output and works on): wait for it, the limits still holding.
+    delay = 0.0005
+    while ended_at is None and process.poll() is None:
+        if _limit_reached(limits, sink, started, time.monotonic(), outcome):
+            _terminate(process)
+            break
+        try:
+            process.wait(timeout=delay)
+        except subprocess.TimeoutExpired:
+            delay = min(delay * 2, _POLL)
+    if ended_at is None:
+        _kill_leftovers(process)
 
 
 def _limit_reached(
@@ -222,3 +235,14 @@ def _terminate(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
         if process.poll() is not None:
             break
     process.wait()
+
+
+def alive(pid: int) -> bool:
+    """Whether a process with this id runs on this host (one we may not signal counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

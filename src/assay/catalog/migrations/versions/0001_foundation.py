@@ -7,28 +7,13 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
+from assay.catalog.schema import append_only_statements
 from assay.catalog.tables import BigID, JSONType, UTCDateTime
 
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
-
-APPEND_ONLY_SQLITE = """
-CREATE TRIGGER events_append_only_{verb} BEFORE {verb} ON events
-BEGIN SELECT RAISE(ABORT, 'events are append-only'); END
-"""
-APPEND_ONLY_POSTGRESQL = [
-    """
-    CREATE FUNCTION assay_events_append_only() RETURNS trigger AS $$
-    BEGIN RAISE EXCEPTION 'events are append-only'; END;
-    $$ LANGUAGE plpgsql
-    """,
-    """
-    CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events
-    FOR EACH ROW EXECUTE FUNCTION assay_events_append_only()
-    """,
-]
 
 
 def upgrade() -> None:
@@ -118,12 +103,8 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime(), nullable=False),
     )
     op.create_index("ix_events_project_kind", "events", ["project_id", "kind"])
-    if op.get_bind().dialect.name == "postgresql":
-        for statement in APPEND_ONLY_POSTGRESQL:
-            op.execute(statement)
-    else:
-        for verb in ("UPDATE", "DELETE"):
-            op.execute(APPEND_ONLY_SQLITE.format(verb=verb))
+    for statement in append_only_statements(op.get_bind().dialect.name):
+        op.execute(statement)
 
 
 def downgrade() -> None:

@@ -1,0 +1,83 @@
+"""The driver's lease on a pipeline run: one process drives a run at a time.
+
+The claim is taken under a row lock, so two claimants never both see the run unclaimed. A
+holder is alive when it is a live process on this host since its last boot, or when its
+heartbeat elsewhere is recent (``STALE_DRIVER_SECONDS``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from assay.catalog import Catalog, pipelines
+from assay.catalog.tables import PipelineRun
+from assay.errors import Conflict
+
+STALE_DRIVER_SECONDS = 60.0
+HEARTBEAT_SECONDS = 10.0
+
+
+class Lease:
+    def __init__(self, catalog: Catalog, run: PipelineRun) -> None:
+        self.catalog = catalog
+        self.run = run
+        self._beat = 0.0
+
+    def claim(self) -> None:
+        """Take the run, or raise ``Conflict`` naming the process that holds it."""
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "boot": boot_id(), "at": time.time()}
+        with self.catalog.transaction() as session:
+            # FOR UPDATE: two claimants on PostgreSQL must not both see the run unclaimed.
+            run = session.get_one(PipelineRun, self.run.id, populate_existing=True, with_for_update=True)
+            if alive(run.driver, me):
+                raise Conflict(
+                    f"pipeline run #{run.counter} is being driven by process {run.driver.get('pid')} "
+                    f"on {run.driver.get('host')}",
+                    hint=f"wait for it, or stop the run with `assay pipeline stop {run.counter}`",
+                )
+            pipelines.set_driver(session, run, me)
+            self.run.status = run.status
+            self.run.driver = me
+        self._beat = time.monotonic()
+
+    def heartbeat(self) -> None:
+        """Tell drivers on other hosts that this one is alive (they wait STALE_DRIVER_SECONDS)."""
+        if time.monotonic() - self._beat < HEARTBEAT_SECONDS:
+            return
+        self._beat = time.monotonic()
+        with self.catalog.transaction() as session:
+            pipelines.set_driver(session, self.run, {**self.run.driver, "at": time.time()})
+
+    def release(self) -> None:
+        with self.catalog.transaction() as session:
+            run = session.get_one(PipelineRun, self.run.id, populate_existing=True)
+            pipelines.set_driver(session, run, {})
+
+
+def alive(driver: Mapping[str, Any], me: Mapping[str, Any]) -> bool:
+    """Whether another driver holds the run: a live process here, or a recent one elsewhere."""
+    if not driver or (driver.get("pid") == me["pid"] and driver.get("host") == me["host"]):
+        return False
+    if driver.get("host") == me["host"]:
+        if driver.get("boot") != me.get("boot"):
+            return False  # the machine restarted since: that process is gone, whatever its PID
+        try:
+            os.kill(int(driver["pid"]), 0)
+        except (ProcessLookupError, ValueError, KeyError):
+            return False
+        except PermissionError:
+            return True
+        return True
+    return time.time() - float(driver.get("at", 0)) < STALE_DRIVER_SECONDS
+
+
+def boot_id() -> str | None:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
