@@ -5,16 +5,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from assay.catalog import edges
 from assay.catalog.events import record_event
-from assay.catalog.tables import Datum, DatumAlias, utcnow
+from assay.catalog.tables import Datum, DatumAlias, new_id, utcnow
 from assay.errors import InvalidRequest, NotFound
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 ALIAS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}$")
+_INSERT = insert(Datum)
 
 
 def create_datum(
@@ -29,19 +30,13 @@ def create_datum(
     metadata: dict[str, Any] | None = None,
     tags: list[str] | None = None,
 ) -> Datum:
-    datum = Datum(
-        project_id=project_id,
-        sha256=sha256,
-        size=size,
-        name=name,
-        output_execution_id=output_execution_id,
-        source_uri=source_uri,
-        file_metadata=metadata or {},
-        tags=tags or [],
-        created_at=utcnow(),
-    )
-    session.add(datum)
-    session.flush()
+    """A new datum, written with one INSERT (returned detached, like ``create_execution``)."""
+    values: dict[str, Any] = {
+        "id": new_id(), "project_id": project_id, "sha256": sha256, "size": size, "name": name,
+        "output_execution_id": output_execution_id, "source_uri": source_uri, "created_at": utcnow(),
+    }  # fmt: skip
+    session.connection().execute(_INSERT, {**values, "metadata": metadata or {}, "tags": tags or []})
+    datum = Datum(**values, file_metadata=metadata or {}, tags=tags or [])
     if output_execution_id is not None:
         edges.record_edge(session, project_id, edges.PRODUCED, (edges.EXECUTION, output_execution_id),
                           (edges.DATUM, datum.id))  # fmt: skip

@@ -15,17 +15,23 @@ one fires it with the warning.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from leval.excs import EvaluatorError, NoSuchValue
-from leval.extras.common_boolean_evaluator import CommonBooleanEvaluator
 
 from assay.spec.model import NodeAction
 
-_EVALUATOR = CommonBooleanEvaluator()
+
+@functools.cache
+def _evaluator() -> Any:
+    """leval's evaluator, made on first use: a pipeline without conditions never imports it."""
+    from leval.extras.common_boolean_evaluator import CommonBooleanEvaluator
+
+    return CommonBooleanEvaluator()
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,7 @@ def _decide(expressions: tuple[str, ...], values: dict[tuple[str, ...] | str, An
     undecided = False
     for expression in expressions:
         try:
-            if not _EVALUATOR.evaluate(expression, values):
+            if not _evaluator().evaluate(expression, values):
                 return False
         except NoSuchValue:
             undecided = True
@@ -100,7 +106,7 @@ def evaluate_expression(
     extra: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> bool:
     """One expression's truth; raises like ``fire`` would report."""
-    return bool(_EVALUATOR.evaluate(expression, _values(metadata, parameters, extra or {})))
+    return bool(_evaluator().evaluate(expression, _values(metadata, parameters, extra or {})))
 
 
 def condition_holds(expression: str, metadata: Mapping[str, Any]) -> bool:
@@ -113,7 +119,7 @@ def condition_holds(expression: str, metadata: Mapping[str, Any]) -> bool:
         {str(key): value for key, value in metadata.items() if isinstance(value, int | float | str | bool)}
     )
     try:
-        return bool(_EVALUATOR.evaluate(expression, values))
+        return bool(_evaluator().evaluate(expression, values))
     except (EvaluatorError, ArithmeticError, TypeError, ValueError, SyntaxError):
         return False
 

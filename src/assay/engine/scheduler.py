@@ -66,6 +66,8 @@ class LaunchOutcome:
 
 
 INTERRUPTED = "interrupted: the process driving the pipeline ended"
+#: how often the driver asks the catalog whether others changed the run (stop, decisions)
+POLL_SECONDS = 0.1
 
 
 class Launcher(Protocol):
@@ -106,6 +108,8 @@ class Driver:
     def __post_init__(self) -> None:
         self._lease = Lease(self.catalog, self.run)
         self._book = NodeBook(self.catalog, self.run, self.actor)
+        self._next_poll = 0.0
+        self._decided: dict[str, str] = {}
 
     @functools.cached_property
     def _has_gates(self) -> bool:
@@ -162,6 +166,7 @@ class Driver:
                     pipelines.add_warnings(session, self.run, warnings, self.actor)
                     gates.request_gate(session, self.run, node, self.actor)
                     self._book.set(session, node, WAITING)
+                self._next_poll = 0.0  # read the new gate back before planning again
                 self._show(warnings)
                 self.on_event(f"{node} needs approval")
             case planner.StopRun(reason, warnings) | planner.FailRun(reason, warnings):
@@ -369,10 +374,18 @@ class Driver:
 
     def _state(self) -> planner.RunState:
         """The run as the planner sees it: nodes from the book, status and gates from the catalog
-        (other processes change those: `assay pipeline stop`, a reviewer's decision)."""
-        with self.catalog.read() as session:
-            decided = pipelines.gate_statuses(session, self.run.id) if self._has_gates else {}
-            self.run.status = pipelines.run_status(session, self.run.id)
+        (other processes change those: `assay pipeline stop`, a reviewer's decision).
+
+        NOTE: the catalog is asked at most every ``POLL_SECONDS`` (and at once after this
+        driver asked for a gate): between two nodes of a fast pipeline nothing else changes.
+        """
+        now = time.monotonic()
+        if now >= self._next_poll:
+            with self.catalog.read() as session:
+                self._decided = pipelines.gate_statuses(session, self.run.id) if self._has_gates else {}
+                self.run.status = pipelines.run_status(session, self.run.id)
+            self._next_poll = now + POLL_SECONDS
+        decided = self._decided
         nodes = {
             name: planner.NodeState(row.status, row.attempts, decided.get(name))
             for name, row in self._book.rows.items()
