@@ -10,8 +10,10 @@ import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from assay.artifacts import ArtifactStore
 from assay.catalog import Catalog, normalize_url
@@ -135,3 +137,28 @@ def write_wheel(folder: Path, name: str = "tinypkg", version: str = "0.1", body:
         for path, text in files.items():
             archive.writestr(path, text)
     return wheel
+
+
+@pytest.fixture
+def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """The real CLI, on the test's database, wide enough that lines are not cut."""
+    monkeypatch.setenv("ASSAY_DATABASE_URL", database_url)
+    monkeypatch.setenv("COLUMNS", "200")
+    return CliRunner()
+
+
+def invoke(cli: CliRunner, root: Path, *args: str) -> tuple[int, str]:
+    """``assay -C ROOT ARGS…``: its exit code and everything it printed."""
+    from assay.cli.app import app
+
+    result = cli.invoke(app, ["-C", str(root), *args])
+    return result.exit_code, result.output
+
+
+def invoke_json(cli: CliRunner, root: Path, *args: str) -> Any:
+    """``assay -C ROOT ARGS… --json``, which must succeed, parsed."""
+    import json
+
+    code, output = invoke(cli, root, *args, "--json")
+    assert code == 0, output
+    return json.loads(output)

@@ -39,13 +39,6 @@ json.dump({"valohai.alias": "latest-model"}, open(os.path.join(out, "model.txt.m
 """
 
 
-@pytest.fixture
-def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("ASSAY_DATABASE_URL", database_url)
-    monkeypatch.setenv("COLUMNS", "200")
-    return CliRunner()
-
-
 def test_lint_points_at_the_missing_step_with_a_suggestion(tmp_path: Path) -> None:
     shutil.copy(SHARED / "seed-pipeline-as-printed.yaml", tmp_path / "valohai.yaml")
     result = subprocess.run([ASSAY, "lint"], cwd=tmp_path, capture_output=True, text=True, check=False)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from assay.cli.app import app
@@ -34,13 +33,6 @@ CHAIN = """\
     edges:
       - [first.dependency.*, second.dependency.*]
 """
-
-
-@pytest.fixture
-def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("ASSAY_DATABASE_URL", database_url)
-    monkeypatch.setenv("COLUMNS", "200")
-    return CliRunner()
 
 
 def test_one_execution_never_sees_what_another_wrote_and_nothing_is_left(

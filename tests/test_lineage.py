@@ -58,13 +58,6 @@ print(json.dumps({"score": len(prompts)}))
 """
 
 
-@pytest.fixture
-def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("ASSAY_DATABASE_URL", database_url)
-    monkeypatch.setenv("COLUMNS", "200")
-    return CliRunner()
-
-
 def _invoke(cli: CliRunner, root: Path, *args: str, user: str = "tester") -> str:
     result = cli.invoke(app, ["-C", str(root), *args], env={"ASSAY_USER": user})
     assert result.exit_code == 0, result.output

@@ -42,13 +42,6 @@ print("promoting", sorted(os.listdir(os.path.join(os.environ["VH_INPUTS_DIR"], "
 """
 
 
-@pytest.fixture
-def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("ASSAY_DATABASE_URL", database_url)
-    monkeypatch.setenv("COLUMNS", "200")
-    return CliRunner()
-
-
 def _seed(make_project: ProjectFactory, extra: dict[str, str] | None = None) -> Path:
     project = make_project(
         (SHARED / "seed-pipeline.yaml").read_text(),

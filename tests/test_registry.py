@@ -140,13 +140,6 @@ print("Created model version")
 
 
 @pytest.fixture
-def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("ASSAY_DATABASE_URL", database_url)
-    monkeypatch.setenv("COLUMNS", "200")
-    return CliRunner()
-
-
-@pytest.fixture
 def db(database_url: str) -> Iterator[Catalog]:
     catalog = Catalog.open(database_url)
     yield catalog

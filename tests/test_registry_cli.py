@@ -55,13 +55,6 @@ print(json.dumps({"loss": 0.25, "inputs_seen": len(seen)}))
 
 
 @pytest.fixture
-def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("ASSAY_DATABASE_URL", database_url)
-    monkeypatch.setenv("COLUMNS", "200")
-    return CliRunner()
-
-
-@pytest.fixture
 def root(make_project: ProjectFactory) -> Path:
     return make_project(SPEC, {"train.py": TRAIN}).root
 

@@ -43,13 +43,6 @@ SPEC = """\
 
 
 @pytest.fixture
-def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("ASSAY_DATABASE_URL", database_url)
-    monkeypatch.setenv("COLUMNS", "200")
-    return CliRunner()
-
-
-@pytest.fixture
 def root(make_project: ProjectFactory) -> Path:
     return make_project(SPEC, {"write.py": WRITE}, name="p").root
 

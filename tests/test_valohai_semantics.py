@@ -8,7 +8,6 @@ conditions on keys never logged, and edges into parameters the step does not dec
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from assay.cli.app import app
-from tests.conftest import ProjectFactory
+from tests.conftest import ProjectFactory, invoke, invoke_json
 
 #: a step that reports, as metadata, what it was given: parameters.json, argv, input files
 REPORT = """\
@@ -36,26 +34,8 @@ print(json.dumps({
 """
 
 
-@pytest.fixture
-def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("ASSAY_DATABASE_URL", database_url)
-    monkeypatch.setenv("COLUMNS", "200")
-    return CliRunner()
-
-
-def _invoke(cli: CliRunner, root: Path, *args: str) -> tuple[int, str]:
-    result = cli.invoke(app, ["-C", str(root), *args])
-    return result.exit_code, result.output
-
-
-def _json(cli: CliRunner, root: Path, *args: str) -> Any:
-    code, output = _invoke(cli, root, *args, "--json")
-    assert code == 0, output
-    return json.loads(output)
-
-
 def _run_view(cli: CliRunner, root: Path, run: int = 1) -> dict[str, Any]:
-    view: dict[str, Any] = _json(cli, root, "pipeline", "show", str(run))
+    view: dict[str, Any] = invoke_json(cli, root, "pipeline", "show", str(run))
     return view
 
 
@@ -63,7 +43,7 @@ def _reported(cli: CliRunner, root: Path, run: int, node: str) -> list[dict[str,
     """What each execution of ``node`` in run ``run`` reported about itself."""
     nodes = {n["name"]: n for n in _run_view(cli, root, run)["nodes"]}
     return [
-        _json(cli, root, "executions", "show", str(e["counter"]))["metadata"]
+        invoke_json(cli, root, "executions", "show", str(e["counter"]))["metadata"]
         for e in nodes[node]["executions"]
     ]
 
@@ -101,10 +81,10 @@ PLURAL_TARGETS = """\
 
 def test_plural_parameter_targets_set_the_parameter(cli: CliRunner, make_project: ProjectFactory) -> None:
     root = make_project(PLURAL_TARGETS, {"report.py": REPORT}).root
-    code, output = _invoke(cli, root, "lint")
+    code, output = invoke(cli, root, "lint")
     assert code == 0, output
     assert "warning" not in output
-    code, output = _invoke(cli, root, "pipeline", "run", "training", "-q", "--param", "epochs=7")
+    code, output = invoke(cli, root, "pipeline", "run", "training", "-q", "--param", "epochs=7")
     assert code == 0, output
     (seen,) = _reported(cli, root, 1, "train")
     assert seen["parameters"] == {"epochs": 7, "rate": 0.5}
@@ -125,16 +105,16 @@ def test_a_target_naming_no_node_or_parameter_is_an_error_that_spares_the_other_
     edges: []
 """
     root = make_project(broken, {"report.py": REPORT}).root
-    code, output = _invoke(cli, root, "lint")
+    code, output = invoke(cli, root, "lint")
     assert code == 2
     assert "step 'train' has no parameter 'epoch'; did you mean 'epochs'?" in output
     assert "the pipeline has no node 'trian'; did you mean 'train'?" in output
-    code, output = _invoke(cli, root, "pipeline", "run", "training", "-q")
+    code, output = invoke(cli, root, "pipeline", "run", "training", "-q")
     assert code == 2
     assert "pipeline 'training' cannot run" in output
     assert "did you mean 'epochs'?" in output
     # The steps still run: an error inside one pipeline stops only that pipeline.
-    code, output = _invoke(cli, root, "run", "train", "--param", "epochs=3")
+    code, output = invoke(cli, root, "run", "train", "--param", "epochs=3")
     assert code == 0, output
 
 
@@ -179,9 +159,9 @@ def test_input_globs_fan_in_and_one_datum_by_two_edges_is_one_file(
     cli: CliRunner, make_project: ProjectFactory
 ) -> None:
     root = make_project(FAN_IN.replace("{seed}", "weights"), {"report.py": REPORT}).root
-    code, output = _invoke(cli, root, "lint")
+    code, output = invoke(cli, root, "lint")
     assert code == 0, output
-    code, output = _invoke(cli, root, "pipeline", "run", "compare", "-q")
+    code, output = invoke(cli, root, "pipeline", "run", "compare", "-q")
     assert code == 0, output
     (seen,) = _reported(cli, root, 1, "best")
     assert seen["files"] == ["models/model.pkl"]  # the same datum by two edges: one file
@@ -221,10 +201,10 @@ TWO_MODELS = """\
 
 def test_different_datums_with_one_name_still_clash(cli: CliRunner, make_project: ProjectFactory) -> None:
     root = make_project(TWO_MODELS, {"report.py": REPORT}).root
-    code, output = _invoke(cli, root, "lint")
+    code, output = invoke(cli, root, "lint")
     assert code == 0, output  # `*.pkl` names no input of evaluate: it picks received files instead
     assert "matches no input" in output
-    code, output = _invoke(cli, root, "pipeline", "run", "compare", "-q")
+    code, output = invoke(cli, root, "pipeline", "run", "compare", "-q")
     assert code == 6, output
     view = _run_view(cli, root)
     best = next(n for n in view["nodes"] if n["name"] == "best")
@@ -268,12 +248,12 @@ def test_identical_branches_never_collapse_and_each_reuses_its_own(
 ) -> None:
     root = make_project(BRANCHES).root
     _commit(root)
-    code, output = _invoke(cli, root, "pipeline", "run", "branches", "-q", "--explain-reuse", "--slots", "1")
+    code, output = invoke(cli, root, "pipeline", "run", "branches", "-q", "--explain-reuse", "--slots", "1")
     assert code == 0, output
     first = _executions_of(_run_view(cli, root, 1))
     assert len(set(first.values())) == 4, first  # three identical branches, three executions
     assert "was made earlier in this run" in output
-    code, output = _invoke(cli, root, "pipeline", "run", "branches", "-q", "--explain-reuse")
+    code, output = invoke(cli, root, "pipeline", "run", "branches", "-q", "--explain-reuse")
     assert code == 0, output
     second = _run_view(cli, root, 2)
     assert _executions_of(second) == first  # every node stands for the execution it had
@@ -297,10 +277,10 @@ def test_two_nodes_of_one_run_never_stand_for_one_execution(
 """
     root = make_project(BRANCHES + one).root
     _commit(root)
-    code, output = _invoke(cli, root, "pipeline", "run", "one", "-q")  # one fit execution
+    code, output = invoke(cli, root, "pipeline", "run", "one", "-q")  # one fit execution
     assert code == 0, output
     # Three identical branches of another pipeline race for it (two slots): one of them wins.
-    code, output = _invoke(cli, root, "pipeline", "run", "branches", "-q", "--explain-reuse", "--slots", "2")
+    code, output = invoke(cli, root, "pipeline", "run", "branches", "-q", "--explain-reuse", "--slots", "2")
     assert code == 0, output
     view = _run_view(cli, root, 2)
     counters = [c for n, c in _executions_of(view).items() if n.startswith("fit-")]
@@ -347,13 +327,13 @@ def test_an_override_naming_only_the_input_keeps_its_other_keys(
     cli: CliRunner, make_project: ProjectFactory
 ) -> None:
     root = make_project(OVERRIDE, {"report.py": REPORT}).root
-    code, output = _invoke(cli, root, "pipeline", "run", "p", "-q")
+    code, output = invoke(cli, root, "pipeline", "run", "p", "-q")
     assert code == 0, output
     (seen,) = _reported(cli, root, 1, "consume")
     assert seen["files"] == ["data/sub/part.txt"]  # keep-directories stayed; the default was cleared
     assert seen["parameters"] == {"rate": 0.25}
     # The step's min and max stayed too: a value above them is refused.
-    code, output = _invoke(cli, root, "pipeline", "run", "p", "-q", "--node-param", "consume.rate=2")
+    code, output = invoke(cli, root, "pipeline", "run", "p", "-q", "--node-param", "consume.rate=2")
     assert code != 0
     assert "greater than the maximum allowed (1.0)" in output
 
@@ -391,7 +371,7 @@ def test_an_untyped_parameter_fed_by_metadata_keeps_its_json_type(
     cli: CliRunner, make_project: ProjectFactory
 ) -> None:
     root = make_project(UNTYPED, {"report.py": REPORT}).root
-    code, output = _invoke(cli, root, "pipeline", "run", "p", "-q")
+    code, output = invoke(cli, root, "pipeline", "run", "p", "-q")
     assert code == 0, output
     (seen,) = _reported(cli, root, 1, "use")
     assert seen["parameters"] == {"n": 1, "ratio": 0.5, "label": "big", "typed": 1.0}
@@ -422,7 +402,7 @@ def test_a_key_never_logged_fires_the_action_with_a_warning(
     cli: CliRunner, make_project: ProjectFactory, action: str, status: str
 ) -> None:
     root = make_project(UNDECIDABLE.replace("stop-pipeline", action)).root
-    code, output = _invoke(cli, root, "pipeline", "run", "p", "-q")
+    code, output = invoke(cli, root, "pipeline", "run", "p", "-q")
     assert "metadata.accuracy, which the node never logged" in output
     view = _run_view(cli, root)
     assert view["status"] == status
@@ -431,7 +411,7 @@ def test_a_key_never_logged_fires_the_action_with_a_warning(
     assert f"its action ({action}) fires" in warning
     nodes = {n["name"]: n["status"] for n in view["nodes"]}
     assert nodes == {"evaluate": "completed", "promote": "skipped"}  # fail closed
-    code, shown = _invoke(cli, root, "pipeline", "show", "1")
+    code, shown = invoke(cli, root, "pipeline", "show", "1")
     assert "warning:" in shown
     assert "metadata.accuracy" in shown
 
@@ -443,7 +423,7 @@ def test_an_undecidable_gate_condition_asks_a_person(cli: CliRunner, make_projec
         "          - {when: node-starting, if: parameter.threshold > 1, then: require-approval}",
     ).replace("if: metadata.accuracy < 0.9, then: stop-pipeline", "then: noop")
     root = make_project(text).root
-    code, output = _invoke(cli, root, "pipeline", "run", "p", "-q")
+    code, output = invoke(cli, root, "pipeline", "run", "p", "-q")
     assert code == 0, output
     view = _run_view(cli, root)
     assert view["status"] == "waiting-approval"
@@ -476,14 +456,14 @@ def test_an_edge_into_an_undeclared_parameter_warns_delivers_nothing_and_is_reco
     cli: CliRunner, make_project: ProjectFactory
 ) -> None:
     root = make_project(UNDECLARED, {"report.py": REPORT}).root
-    code, output = _invoke(cli, root, "lint")
+    code, output = invoke(cli, root, "lint")
     assert code == 0, output
     assert "warning: edge train.metadata.loss → report.parameter.los" in output
     assert "did you mean 'loss'?" in output
     assert "- [train.metadata.loss, report.parameter.los]" in output  # quoted literally, brackets kept
-    code, output = _invoke(cli, root, "lint", "--strict")
+    code, output = invoke(cli, root, "lint", "--strict")
     assert code == 2
-    code, output = _invoke(cli, root, "pipeline", "run", "p", "-q")
+    code, output = invoke(cli, root, "pipeline", "run", "p", "-q")
     assert code == 0, output
     (seen,) = _reported(cli, root, 1, "report")
     assert seen["parameters"] == {"loss": 9.0}  # nothing delivered: the default stands
@@ -496,6 +476,6 @@ def test_an_edge_kind_no_runner_can_carry_is_an_error(cli: CliRunner, make_proje
     root = make_project(
         UNDECLARED.replace("report.parameter.los", "report.input.loss"), {"report.py": REPORT}
     ).root
-    code, output = _invoke(cli, root, "lint")
+    code, output = invoke(cli, root, "lint")
     assert code == 2
     assert "metadata → input is not a kind of edge" in output
