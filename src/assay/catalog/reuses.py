@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -90,17 +90,3 @@ def claim(session: Session, place: Place, execution_id: str) -> bool:
     except IntegrityError:
         return False  # another node of this run claimed it a moment ago
     return True
-
-
-def stands_for_run(session: Session, run_id: str, execution_ids: Sequence[str]) -> set[str]:
-    """Which executions already stand for a node of this run: made in it, or reused by it."""
-    if not execution_ids:
-        return set()
-    query = select(Execution.id).where(
-        Execution.id.in_(execution_ids),
-        or_(
-            Execution.pipeline_run_id == run_id,
-            Execution.id.in_(select(PipelineReuse.execution_id).where(PipelineReuse.run_id == run_id)),
-        ),
-    )
-    return set(session.scalars(query))

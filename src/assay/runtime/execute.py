@@ -103,7 +103,7 @@ def run_execution(request: ExecutionRequest, runtime: Runtime) -> ExecutionResul
     prepared = _Prepared(values, script, env_values, environment, files, note, code.git, facts)
     folder = layout.ExecutionLayout(runtime.project.executions_dir / new_id())
     try:
-        folder = runtime.folders.take(folder.root.name)
+        folder = runtime.folders.take(folder.root.name)  # made ahead, with the run's code
         _lay_out(folder, runtime, prepared)
     except (OSError, AssayError) as exc:
         folder.remove()  # nothing was recorded: nothing is left

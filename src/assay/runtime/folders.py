@@ -23,6 +23,8 @@ from assay.runtime.process import alive
 
 #: spare folders kept ready (an execution or two ahead, per slot of a busy pipeline)
 SPARES = 2
+#: a run whose code is bigger than this gets no spares: copying it ahead could be wasted
+SPARE_LIMIT_BYTES = 16 << 20
 
 
 class FolderFactory:
@@ -33,6 +35,7 @@ class FolderFactory:
         self._ready: deque[Path] = deque()
         self._garbage: deque[ExecutionLayout] = deque()
         self._made = 0
+        self._taken = 0
         self._wake = threading.Event()
         self._stopped = False
         self._thread: threading.Thread | None = None
@@ -42,6 +45,7 @@ class FolderFactory:
         """The folder of a new execution, ready to be filled: a spare if one is ready."""
         folder = ExecutionLayout(self.executions_dir / execution_id)
         with self._lock:
+            self._taken += 1
             spare = self._ready.popleft() if self._ready else None
         if spare is not None:
             os.rename(spare, folder.root)
@@ -90,7 +94,7 @@ class FolderFactory:
                 if self._stopped:
                     return
             self._collect()
-            while True:
+            while self._wants_spares():
                 with self._lock:
                     if self._stopped or len(self._ready) >= self.spares:
                         break
@@ -101,6 +105,13 @@ class FolderFactory:
                     _make(ExecutionLayout(spare), self.code)
                     with self._lock:
                         self._ready.append(spare)
+
+    def _wants_spares(self) -> bool:
+        """Spares pay off from a run's second execution on, and only for code of modest size
+        (a single ``assay run`` or a big repository would copy it for nothing)."""
+        with self._lock:
+            taken = self._taken
+        return taken >= 2 and self.code.size <= SPARE_LIMIT_BYTES
 
     def _collect(self) -> None:
         while True:

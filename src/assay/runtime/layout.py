@@ -18,18 +18,17 @@ execution's Python layer is not here: it comes from the runtime's pool (``runtim
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import threading
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from assay.runtime import provenance
+from assay.runtime.process import alive as process_alive
 
 #: the config files every execution gets (``config/<name>.json``)
 CONFIG_FILES = ("parameters", "baseline", "inputs", "execution")
@@ -113,6 +112,7 @@ class CodeSnapshot:
         self._files: list[tuple[str, int]] = []  # (relative path, mode)
         self._folders: list[str] = []
         self.git: dict[str, Any] = {}
+        self.size = 0  # bytes of the files copied
 
     def take(self) -> None:
         """Copy the work tree (once); afterwards ``git`` holds its commit and dirty flag."""
@@ -121,12 +121,13 @@ class CodeSnapshot:
                 return
             listed = self._probe.files()
             relative = listed if listed is not None else list(_walk(self.project_root))
-            root = self.snapshots_dir / uuid.uuid4().hex
+            root = self.snapshots_dir / f"{os.getpid()}-{uuid.uuid4().hex}"
             _sweep(self.snapshots_dir)
             root.mkdir(parents=True)
             files = _copy_tree(self.project_root, root, relative)
             self.git = self._probe.state()
             self._files = files
+            self.size = sum((root / name).stat().st_size for name, _ in files)
             self._folders = sorted({str(Path(name).parent) for name, _ in files} - {"."}, key=len)
             self._root = root
 
@@ -166,17 +167,16 @@ def _copy_tree(project_root: Path, destination: Path, relative: list[str]) -> li
     return copied
 
 
-def _sweep(snapshots_dir: Path, older_than: float = 7 * 86400) -> None:
-    """Remove snapshots left by processes that ended without closing theirs (a week old)."""
+def _sweep(snapshots_dir: Path) -> None:
+    """Remove snapshots left by processes that ended without closing theirs."""
     try:
         entries = list(os.scandir(snapshots_dir))
     except OSError:
         return
-    cutoff = time.time() - older_than
     for entry in entries:
-        with contextlib.suppress(OSError):
-            if entry.stat().st_mtime < cutoff:
-                shutil.rmtree(entry.path, ignore_errors=True)
+        pid = entry.name.split("-", 1)[0]
+        if not pid.isdigit() or (int(pid) != os.getpid() and not process_alive(int(pid))):
+            shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def _walk(root: Path) -> list[str]:
