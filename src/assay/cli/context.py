@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
+from assay.cli.literal import LINE_LIMIT, shown, visible
 from assay.errors import AssayError, InvalidRequest
 
 if TYPE_CHECKING:
@@ -30,8 +30,9 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 R = TypeVar("R")
 
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+# NOTE: no emoji codes: `:cross_mark:` in a step's message is text, shown as written.
+console = Console(highlight=False, soft_wrap=True, emoji=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 class State:
@@ -41,18 +42,21 @@ class State:
 
 
 def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn an ``AssayError`` into its message on stderr and its exit code."""
+    """Turn an ``AssayError`` into its message on stderr and its exit code.
+
+    Messages quote what users and steps wrote (names, a log's last lines): shown literally.
+    """
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
         except AssayError as exc:
-            err_console.print(f"[bold red]error:[/] {exc.message}", markup=True)
+            err_console.print(f"[bold red]error:[/] {shown(exc.message)}", markup=True)
             for problem in getattr(exc, "problems", []):
-                err_console.print(problem.format(), markup=False)
+                err_console.print(visible(problem.format(), LINE_LIMIT), markup=False)
             if exc.hint:
-                err_console.print(f"[dim]hint:[/] {exc.hint}", markup=True)
+                err_console.print(f"[dim]hint:[/] {shown(exc.hint)}", markup=True)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper
@@ -60,12 +64,12 @@ def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
 
 def warn(message: str) -> None:
     """A warning on stderr; the message is shown as written (no markup)."""
-    err_console.print(f"[yellow]warning:[/] {escape(message)}")
+    err_console.print(f"[yellow]warning:[/] {shown(message)}")
 
 
 def progress(message: str) -> None:
     """A line about slow set-up (building an environment) on stderr."""
-    err_console.print(f"[dim]{escape(message)}[/]")
+    err_console.print(f"[dim]{shown(message)}[/]")
 
 
 def project() -> Project:
@@ -80,19 +84,27 @@ def catalog_for(found: Project) -> Catalog:
     return open_catalog(found.database_url)
 
 
-def project_id(catalog: Catalog, found: Project) -> str:
-    from assay.catalog.projects import ensure_project
+def project_id(catalog: Catalog, found: Project, *, create: bool = True) -> str:
+    """The folder's project in the catalog (catalog/projects.py); ``create=False`` for reads,
+    which then take no write lock and record nothing."""
+    from assay.catalog.projects import resolve_project
 
-    with catalog.transaction() as session:
-        return ensure_project(session, found.name).id
+    resolved = resolve_project(catalog, found, create=create)
+    if resolved.note:
+        warn(resolved.note)
+    return resolved.id
 
 
 @contextmanager
 def reading() -> Iterator[tuple[Session, str]]:
-    """A read session on the current project's catalog and the project's id; closed after."""
+    """A read session on the current project's catalog and the project's id; closed after.
+
+    Nothing here waits for another process's write transaction (SQLite: a deferred BEGIN in
+    WAL mode; PostgreSQL: a plain read).
+    """
     found = project()
     with catalog_for(found) as catalog:
-        pid = project_id(catalog, found)
+        pid = project_id(catalog, found, create=False)
         with catalog.read() as session:
             yield session, pid
 

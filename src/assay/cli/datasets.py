@@ -23,6 +23,7 @@ from assay.cli.context import (
     reading,
     writing,
 )
+from assay.cli.literal import shown
 
 KIND = "dataset"
 
@@ -154,12 +155,13 @@ def flag(
         return
     render_lineage.flags(console, [result["flag"]])
     console.print(
-        f"{len(result['affected'])} model version(s) marked: {', '.join(result['affected']) or 'none'}"
+        f"{len(result['affected'])} model version(s) marked: {shown(', '.join(result['affected']) or 'none')}"
     )
     for move in result["demoted"]:
-        console.print(f"moved {move['alias']} of {move['model']}: {move['from']} → {move['to']}")
+        console.print(shown(f"moved {move['alias']} of {move['model']}: {move['from']} → {move['to']}"))
     for entry in result["left"]:
-        console.print(f"[yellow]{entry['alias']} stays on {entry['from']}[/]: {entry['note']}")
+        stays = f"{shown(entry['alias'])} stays on {shown(entry['from'])}"
+        console.print(f"[yellow]{stays}[/]: {shown(entry['note'])}")
 
 
 @app.command("unflag")

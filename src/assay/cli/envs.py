@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from assay.cli.context import console, err_console, handles_errors, print_json, progress, project
+from assay.cli.literal import shown
 
 if TYPE_CHECKING:
     from assay.runtime.image_index import ImageState
@@ -46,8 +46,8 @@ def list_command(as_json: AsJson = False) -> None:
         )
         python = built.python_version if built else (want.python or "as Assay's")
         table.add_row(
-            escape(state.image), "yes" if want.declared else "no", python, escape(holds or "pip only"),
-            "[green]built[/]" if built else "[yellow]not built[/]", escape(", ".join(state.used_by) or "—"),
+            shown(state.image), "yes" if want.declared else "no", shown(python), shown(holds or "pip only"),
+            "[green]built[/]" if built else "[yellow]not built[/]", shown(", ".join(state.used_by) or "—"),
         )  # fmt: skip
     console.print(table)
 
@@ -67,7 +67,7 @@ def show(image: Image, as_json: AsJson = False) -> None:
         print_json(view)
         return
     console.print(
-        f"[bold]{escape(image)}[/] — {'declared in assay.yaml' if view['declared'] else 'not declared'}"
+        f"[bold]{shown(image)}[/] — {'declared in assay.yaml' if view['declared'] else 'not declared'}"
     )
     rows = [
         ("used by", ", ".join(view["used_by"]) or "—"),
@@ -82,13 +82,13 @@ def show(image: Image, as_json: AsJson = False) -> None:
         rows.append(("size", f"{view['size_bytes'] / 1e6:.1f} MB"))
         rows.append(("interpreter", view["interpreter"]))
     for label, value in rows:
-        console.print(f"  [dim]{label:<18}[/] {escape(str(value))}")
+        console.print(f"  [dim]{label:<18}[/] {shown(str(value))}")
     for note in view["notes"]:
-        console.print(f"  [yellow]note:[/] {escape(note)}")
+        console.print(f"  [yellow]note:[/] {shown(note)}")
     if view.get("packages"):
         console.print("  [dim]packages[/]")
         for package in view["packages"]:
-            console.print(f"    {escape(package)}")
+            console.print(f"    {shown(package)}")
 
 
 @app.command("build")
@@ -107,14 +107,13 @@ def build(
         if rebuild:
             images.remove(state.wanted)
         elif state.built is not None:
-            console.print(f"{escape(state.image)}: built already ({escape(str(state.wanted.path))})")
+            console.print(f"{shown(state.image)}: built already ({shown(str(state.wanted.path))})")
             continue
         built = images.ensure(state.wanted, progress)
         for note in built.notes:
-            err_console.print(f"[yellow]warning:[/] {escape(note)}")
-        console.print(
-            f"{escape(state.image)}: [green]built[/] (Python {built.python_version}) at {built.path}"
-        )
+            err_console.print(f"[yellow]warning:[/] {shown(note)}")
+        python = shown(built.python_version)
+        console.print(f"{shown(state.image)}: [green]built[/] (Python {python}) at {shown(built.path)}")
 
 
 @app.command("path")
@@ -126,7 +125,7 @@ def path(image: Image) -> None:
     state = one(_states(), image)
     typer.echo(str(state.wanted.path))
     if state.built is None:
-        err_console.print(f"note: not built yet; `assay envs build {escape(image)}` builds it")
+        err_console.print(f"note: not built yet; `assay envs build {shown(image)}` builds it")
         raise typer.Exit(1)
 
 
@@ -139,6 +138,6 @@ def remove(image: Image) -> None:
 
     state = one(_states(), image)
     if images.remove(state.wanted):
-        console.print(f"removed {escape(str(state.wanted.path))}")
+        console.print(f"removed {shown(str(state.wanted.path))}")
     else:
-        console.print(f"{escape(image)}: nothing to remove (not built)")
+        console.print(f"{shown(image)}: nothing to remove (not built)")

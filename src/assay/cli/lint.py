@@ -9,6 +9,7 @@ import typer
 from rich.text import Text
 
 from assay.cli.context import State, console, err_console, handles_errors
+from assay.cli.literal import LINE_LIMIT, visible
 
 if TYPE_CHECKING:
     from assay.spec import SpecCheck
@@ -33,7 +34,7 @@ def lint_command(
         check = _fix(path, check)
     for problem in check.problems:
         style = {"error": "red", "warning": "yellow"}.get(problem.severity, "cyan")
-        head, _, rest = problem.format().partition("\n")
+        head, _, rest = visible(problem.format(), LINE_LIMIT).partition("\n")
         # NOTE: the message and the quoted line are the user's text: `[a, b]` is YAML, not markup.
         console.print(Text(head, style=style))
         if rest:
@@ -41,9 +42,10 @@ def lint_command(
     errors = sum(p.severity == "error" for p in check.problems)
     warnings = sum(p.severity == "warning" for p in check.problems)
     if errors or (strict and warnings):
-        err_console.print(Text(f"{path}: {errors} error(s), {warnings} warning(s)"))
+        err_console.print(Text(visible(f"{path}: {errors} error(s), {warnings} warning(s)")))
         raise typer.Exit(2)
-    console.print(Text(f"{path}: valid" + (f" ({warnings} warning(s))" if warnings else ""), style="green"))
+    valid = f"{path}: valid" + (f" ({warnings} warning(s))" if warnings else "")
+    console.print(Text(visible(valid), style="green"))
 
 
 def _default_file() -> Path:
@@ -75,5 +77,5 @@ def _fix(path: Path, check: SpecCheck) -> SpecCheck:
         ) from exc
     with open(path, "w", encoding="utf-8", newline="") as handle:
         handle.write(text)
-    console.print(f"[green]rewrote {path} in the canonical form[/]")
+    console.print(Text(visible(f"rewrote {path} in the canonical form"), style="green"))
     return check_spec(path)

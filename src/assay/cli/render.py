@@ -1,4 +1,7 @@
-"""Rich renderings of executions and datums for people (``--json`` prints the raw views)."""
+"""Rich renderings of executions and datums for people (``--json`` prints the raw views).
+
+Every string a user or a step wrote goes through ``shown`` (``cli/literal.py``).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +9,10 @@ import json
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
+
+from assay.cli.literal import shown
 
 STATUS_STYLE = {
     "completed": "green",
@@ -20,7 +24,7 @@ STATUS_STYLE = {
 
 
 def status_text(status: str) -> str:
-    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+    return f"[{STATUS_STYLE.get(status, 'white')}]{shown(status)}[/]"
 
 
 def human_size(size: int) -> str:
@@ -47,16 +51,18 @@ def execution_list(console: Console, views: list[dict[str, Any]]) -> None:
     for view in views:
         duration = f"{view['duration_seconds']:.2f} s" if view["duration_seconds"] is not None else ""
         started = (view["started_at"] or view["created_at"] or "")[:19].replace("T", " ")
-        table.add_row(f"#{view['counter']}", view["step"], status_text(view["status"]), started, duration)
+        table.add_row(
+            f"#{view['counter']}", shown(view["step"]), status_text(view["status"]), started, duration
+        )
     console.print(table)
 
 
 def execution_detail(console: Console, view: dict[str, Any]) -> None:
     console.print(
-        f"[bold]Execution #{view['counter']}[/] {view['step']} — {status_text(view['status'])}"
-        + (f" ({view['message']})" if view["message"] else "")
+        f"[bold]Execution #{view['counter']}[/] {shown(view['step'])} — {status_text(view['status'])}"
+        + (f" ({shown(view['message'])})" if view["message"] else "")
     )
-    console.print(f"[dim]id[/] {view['ref']}   [dim]image[/] {view['image']}")
+    console.print(f"[dim]id[/] {shown(view['ref'])}   [dim]image[/] {shown(view['image'])}")
     if view["duration_seconds"] is not None:
         console.print(
             f"[dim]duration[/] {view['duration_seconds']:.2f} s   [dim]exit code[/] {view['exit_code']}"
@@ -65,7 +71,7 @@ def execution_detail(console: Console, view: dict[str, Any]) -> None:
     if env:
         commit = env.get("git_commit") or "not a git repository"
         dirty = " (dirty)" if env.get("git_dirty") else ""
-        console.print(f"[dim]code[/] {commit}{dirty}   [dim]sandbox[/] {env.get('sandbox')}")
+        console.print(f"[dim]code[/] {shown(commit)}{dirty}   [dim]sandbox[/] {shown(env.get('sandbox'))}")
     _mapping(console, "Parameters", view.get("parameters") or {})
     inputs = view.get("inputs") or {}
     if inputs:
@@ -74,7 +80,9 @@ def execution_detail(console: Console, view: dict[str, Any]) -> None:
             table.add_column(column)
         for name, files in inputs.items():
             for f in files:
-                table.add_row(name, f["name"], short_value(f["uri"], 50), f["datum"])
+                table.add_row(
+                    shown(name), shown(f["name"]), shown(short_value(f["uri"], 50)), shown(f["datum"])
+                )
         console.print(table)
     _mapping(console, "Metadata (last value of each key)", view.get("metadata") or {})
     outputs = view.get("outputs") or []
@@ -83,18 +91,20 @@ def execution_detail(console: Console, view: dict[str, Any]) -> None:
         for column in ("file", "size", "datum", "sha256"):
             table.add_column(column)
         for datum in outputs:
-            table.add_row(datum["name"], human_size(datum["size"]), datum["uri"], datum["sha256"][:12])
+            table.add_row(
+                shown(datum["name"]), human_size(datum["size"]), shown(datum["uri"]), datum["sha256"][:12]
+            )
         console.print(table)
     made = [*(view.get("model_versions") or []), *(view.get("dataset_versions") or [])]
     if made:
-        console.print("[bold]created[/] " + ", ".join(made))
+        console.print("[bold]created[/] " + shown(", ".join(made)))
     if view.get("verdicts"):
         from assay.cli.render_registry import verdict_table
 
         for verdict in view["verdicts"]:
             verdict_table(console, verdict)
     for problem in view.get("problems") or []:
-        console.print(f"[yellow]problem:[/] {escape(problem)}")
+        console.print(f"[yellow]problem:[/] {shown(problem)}")
 
 
 def _mapping(console: Console, title: str, values: dict[str, Any]) -> None:
@@ -104,22 +114,22 @@ def _mapping(console: Console, title: str, values: dict[str, Any]) -> None:
     table.add_column("key", style="dim")
     table.add_column("value")
     for key, value in values.items():
-        table.add_row(str(key), short_value(value))
+        table.add_row(shown(key), shown(short_value(value)))
     console.print(table)
 
 
 def datum_detail(console: Console, view: dict[str, Any]) -> None:
-    console.print(f"[bold]{view['uri']}[/] {view['name']}  {human_size(view['size'])}")
+    console.print(f"[bold]{shown(view['uri'])}[/] {shown(view['name'])}  {human_size(view['size'])}")
     console.print(f"[dim]sha256[/] {view['sha256']}")
     producer = view.get("produced_by")
     if producer:
-        console.print(f"[dim]produced by[/] execution #{producer['counter']} ({producer['step']})")
+        console.print(f"[dim]produced by[/] execution #{producer['counter']} ({shown(producer['step'])})")
     elif view.get("source_uri"):
-        console.print(f"[dim]from[/] {view['source_uri']}")
+        console.print(f"[dim]from[/] {shown(view['source_uri'])}")
     if view.get("aliases"):
-        console.print(f"[dim]aliases[/] {', '.join(view['aliases'])}")
+        console.print(f"[dim]aliases[/] {shown(', '.join(view['aliases']))}")
     if view.get("tags"):
-        console.print(f"[dim]tags[/] {', '.join(view['tags'])}")
+        console.print(f"[dim]tags[/] {shown(', '.join(view['tags']))}")
     _mapping(console, "Metadata", view.get("metadata") or {})
 
 
@@ -143,21 +153,24 @@ def run_list(console: Console, views: list[dict[str, Any]]) -> None:
         table.add_column(column)
     for view in views:
         started = (view["created_at"] or "")[:19].replace("T", " ")
-        table.add_row(f"#{view['counter']}", view["pipeline"], status_text(view["status"]), started,
-                      view["created_by"], short_value(view["message"] or "", 50))  # fmt: skip
+        table.add_row(f"#{view['counter']}", shown(view["pipeline"]), status_text(view["status"]), started,
+                      shown(view["created_by"]), shown(short_value(view["message"] or "", 50)))  # fmt: skip
     console.print(table)
 
 
 def run_tree(view: dict[str, Any]) -> Tree:
-    title = f"[bold]Pipeline run #{view['counter']}[/] {view['pipeline']} — {status_text(view['status'])}"
+    title = (
+        f"[bold]Pipeline run #{view['counter']}[/] {shown(view['pipeline'])} — {status_text(view['status'])}"
+    )
     if view.get("message"):
-        title += f" [dim]({escape(view['message'])})[/]"
+        title += f" [dim]({shown(view['message'])})[/]"
     tree = Tree(title)
     for warning in view.get("warnings", []):
-        tree.add(f"[yellow]warning:[/] {escape(warning)}")
+        tree.add(f"[yellow]warning:[/] {shown(warning)}")
     for node in view.get("nodes", []):
-        runs = ", ".join(f"#{e['counter']} {e['status']}" for e in node["executions"])
-        line = f"{NODE_MARK.get(node['status'], '?')} [bold]{node['name']}[/] {status_text(node['status'])}"
+        runs = shown(", ".join(f"#{e['counter']} {e['status']}" for e in node["executions"]))
+        mark = NODE_MARK.get(node["status"], "?")
+        line = f"{mark} [bold]{shown(node['name'])}[/] {status_text(node['status'])}"
         if runs:
             line += f"  [dim]executions:[/] {runs}" + (" [dim](reused)[/]" if node["reused"] else "")
         if node["attempts"] > 1:
@@ -166,25 +179,24 @@ def run_tree(view: dict[str, Any]) -> Tree:
         gate = node.get("gate")
         if gate:
             decided = (
-                f"{gate['status']} by {gate['decided_by']} at {(gate['decided_at'] or '')[:19]}"
+                f"{shown(gate['status'])} by {shown(gate['decided_by'])} at {(gate['decided_at'] or '')[:19]}"
                 if gate["decided_by"]
                 else "waiting for a decision"
             )
-            branch.add(
-                f"[yellow]gate[/] {decided}" + (f": “{gate['comment']}”" if gate.get("comment") else "")
-            )
+            said = f": “{shown(gate['comment'])}”" if gate.get("comment") else ""
+            branch.add(f"[yellow]gate[/] {decided}{said}")
         for verdict in node.get("verdicts", []):
             colour = {"pass": "green", "fail": "red"}.get(verdict["outcome"], "yellow")
-            against = verdict["baseline"] or "no baseline yet"
+            against = shown(verdict["baseline"] or "no baseline yet")
             rows = "; ".join(
                 f"{r['metric']} {r['candidate']} vs {r['baseline']}"
                 + (f" (Δ {r['delta']:+g})" if r.get("delta") is not None else "")
                 + f" {r['result']}"
                 for r in verdict["rows"]
             )
-            branch.add(f"[{colour}]verdict {verdict['outcome']}[/] against {against}: {escape(rows)}")
+            branch.add(f"[{colour}]verdict {shown(verdict['outcome'])}[/] against {against}: {shown(rows)}")
         if node.get("message") and node["status"] in ("error", "skipped", "stopped", "pending"):
-            branch.add(f"[dim]{escape(node['message'])}[/]")
+            branch.add(f"[dim]{shown(node['message'])}[/]")
     if view.get("model_versions"):
-        tree.add("[bold]model versions:[/] " + ", ".join(view["model_versions"]))
+        tree.add("[bold]model versions:[/] " + shown(", ".join(view["model_versions"])))
     return tree
