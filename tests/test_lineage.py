@@ -199,6 +199,9 @@ def test_upgrading_an_older_catalog_derives_the_same_edges_from_its_records(
     catalog = Catalog.open(database_url)
     with catalog.engine.begin() as connection:
         recorded = sorted(tuple(row) for row in connection.execute(query))
+        connection.execute(text("DROP TABLE execution_metadata_latest"))  # from 0007
+        connection.execute(text("DROP INDEX uq_projects_unclaimed_name"))
+        connection.execute(text("ALTER TABLE projects DROP COLUMN claimed_at"))
         for table in ("pipeline_reuses", "model_version_flags", "dataset_flags", "lineage_edges"):
             connection.execute(text(f"DROP TABLE {table}"))
         connection.execute(text("ALTER TABLE pipeline_runs DROP COLUMN warnings"))  # from 0006

@@ -22,7 +22,7 @@ from assay.catalog import schema
 from assay.errors import AssayError
 
 #: the newest migration; ``open`` upgrades any older database to it
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -83,7 +83,9 @@ class Catalog:
         return self.engine.dialect.name
 
     def revision(self) -> str | None:
-        with self.engine.connect() as connection:
+        # NOTE: read-only, so that opening the catalog (every command does) never waits for
+        # another process's write transaction on SQLite.
+        with self.engine.connect().execution_options(assay_read_only=True) as connection:
             if not inspect(connection).has_table("alembic_version"):
                 return None
             row = connection.execute(text("SELECT version_num FROM alembic_version")).first()
@@ -110,9 +112,29 @@ class Catalog:
 
             config = Config()
             config.set_main_option("script_location", str(MIGRATIONS))
-            with self.engine.begin() as connection:
-                config.attributes["connection"] = connection
-                command.upgrade(config, "head")
+            with self.engine.connect() as connection:
+                # NOTE: a migration that rebuilds a table others refer to (0007 rebuilds
+                # `projects` on SQLite) drops the old one while rows refer to it; SQLite only
+                # switches foreign keys off outside a transaction, so it is done here, and
+                # every foreign key is checked before the migrations commit.
+                sqlite = self._foreign_keys(connection, on=False)
+                try:
+                    with connection.begin():
+                        config.attributes["connection"] = connection
+                        command.upgrade(config, "head")
+                        if sqlite:
+                            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                            if broken:
+                                raise AssayError(f"migrating the catalog broke foreign keys: {broken[:5]}")
+                finally:
+                    self._foreign_keys(connection, on=True)
+
+    def _foreign_keys(self, connection: Connection, *, on: bool) -> bool:
+        """Switch SQLite's foreign-key enforcement (outside a transaction); False elsewhere."""
+        if self.dialect != "sqlite":
+            return False
+        connection.connection.driver_connection.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")  # type: ignore[union-attr]
+        return True
 
     @contextmanager
     def _migration_lock(self) -> Iterator[None]:

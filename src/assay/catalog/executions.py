@@ -14,7 +14,15 @@ from assay.catalog import edges
 from assay.catalog.events import record_event
 from assay.catalog.projects import next_execution_counter
 from assay.catalog.refs import by_ref
-from assay.catalog.tables import Datum, Execution, ExecutionInput, ExecutionMetadata, new_id, utcnow
+from assay.catalog.tables import (
+    Datum,
+    Execution,
+    ExecutionInput,
+    ExecutionMetadata,
+    ExecutionMetadataLatest,
+    new_id,
+    utcnow,
+)
 
 #: statuses, as Valohai names them; the last three are final
 CREATED, STARTED, COMPLETED, ERROR, STOPPED = "created", "started", "completed", "error", "stopped"
@@ -79,6 +87,7 @@ def create_execution(
 _INSERT_EXECUTION = insert(Execution)
 _INSERT_INPUT = insert(ExecutionInput)
 _INSERT_METADATA = insert(ExecutionMetadata)
+_INSERT_LATEST = insert(ExecutionMetadataLatest)
 
 
 def record_inputs(session: Session, execution: Execution, rows: Iterable[dict[str, Any]]) -> None:
@@ -138,8 +147,9 @@ def finish_execution(
 ) -> None:
     """Record how the execution ended (the caller holds its row: ``status_of(lock=True)``).
 
-    One UPDATE on the row, one INSERT of its metadata events; ``execution`` (which may be a
-    detached object) gets the same values.
+    One UPDATE on the row, one INSERT of its metadata events and one of the latest value of
+    each key (``latest_rows``); ``execution`` (which may be a detached object) gets the same
+    values.
     """
     values: dict[str, Any] = {
         "status": status, "exit_code": exit_code, "message": message, "environment": environment,
@@ -157,6 +167,7 @@ def finish_execution(
     ]
     if rows:
         session.connection().execute(_INSERT_METADATA, rows)
+        session.connection().execute(_INSERT_LATEST, latest_rows(execution.id, rows))
     record_event(
         session,
         execution.project_id,
@@ -187,12 +198,33 @@ def metadata_events(session: Session, execution_id: str) -> list[ExecutionMetada
     return list(session.scalars(query.order_by(ExecutionMetadata.seq)))
 
 
+def latest_rows(execution_id: str, events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of ``execution_metadata_latest`` for metadata events (``seq``, ``logged_at``,
+    ``data``) in the order they were logged: one a key, in the order keys first appeared,
+    holding the value, ``seq`` and time of the last event that logged it."""
+    rows: dict[str, dict[str, Any]] = {}
+    for event in events:
+        for key, value in event["data"].items():
+            row = rows.get(key)
+            if row is None:
+                rows[key] = {
+                    "execution_id": execution_id, "position": len(rows), "key": key,
+                    "value": value, "seq": event["seq"], "logged_at": event["logged_at"],
+                }  # fmt: skip
+            else:
+                row.update(value=value, seq=event["seq"], logged_at=event["logged_at"])
+    return list(rows.values())
+
+
 def latest_metadata(session: Session, execution_id: str) -> dict[str, Any]:
-    """The last value logged for each key: what conditions, edges and sorting use."""
-    latest: dict[str, Any] = {}
-    for row in metadata_events(session, execution_id):
-        latest.update(row.data)
-    return latest
+    """The last value logged for each key: what ``executions show``, conditions, edges and
+    sorting use. One indexed read of one row a key, however many events were logged."""
+    query = (
+        select(ExecutionMetadataLatest.key, ExecutionMetadataLatest.value)
+        .where(ExecutionMetadataLatest.execution_id == execution_id)
+        .order_by(ExecutionMetadataLatest.position)
+    )
+    return {row.key: row.value for row in session.execute(query)}
 
 
 def execution_inputs(session: Session, execution_id: str) -> list[ExecutionInput]:

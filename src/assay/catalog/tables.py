@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -86,13 +87,29 @@ class Base(DeclarativeBase):
 
 
 class Project(Base):
+    """A project, identified by its id (kept in the folder's ``.assay/project-id``), not by its
+    name: two folders with the same name are two projects (docs/catalog.md, "Project identity")."""
+
     __tablename__ = "projects"
+    __table_args__ = (
+        # at most one project of a name that no folder has claimed yet (the one a folder adopts)
+        Index(
+            "uq_projects_unclaimed_name",
+            "name",
+            unique=True,
+            sqlite_where=text("claimed_at IS NULL"),
+            postgresql_where=text("claimed_at IS NULL"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    name: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
     execution_counter: Mapped[int] = mapped_column(Integer, default=0)
     pipeline_counter: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: when a folder took this id into its ``.assay/project-id``; None for a project known only
+    #: by its name (made before migration 0007, or by ``ensure_project``), which a folder adopts
+    claimed_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class Execution(Base):
@@ -143,6 +160,26 @@ class ExecutionMetadata(Base):
     seq: Mapped[int] = mapped_column(Integer)
     logged_at: Mapped[datetime] = mapped_column()
     data: Mapped[dict[str, Any]] = mapped_column()
+
+
+class ExecutionMetadataLatest(Base):
+    """The last value logged for each metadata key of an execution, written with its events.
+
+    ``executions show`` and conditions read these (one row a key) instead of every event.
+    NOTE: the key is not indexed (nor part of a key): a step controls it, and a very long one
+    would not fit in a PostgreSQL index entry; the writer makes keys unique per execution.
+    """
+
+    __tablename__ = "execution_metadata_latest"
+    __table_args__ = (Index("ix_execution_metadata_latest_execution", "execution_id", "position"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    execution_id: Mapped[str] = mapped_column(ForeignKey("executions.id"))
+    position: Mapped[int] = mapped_column(Integer)  # order of the key's first appearance
+    key: Mapped[str] = mapped_column(Text)
+    value: Mapped[Any] = mapped_column(JSONType, nullable=False)  # JSON null for a None
+    seq: Mapped[int] = mapped_column(Integer)  # the event that logged this value
+    logged_at: Mapped[datetime] = mapped_column()
 
 
 class ExecutionInput(Base):
