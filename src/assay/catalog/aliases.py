@@ -6,7 +6,9 @@ The current position lives in ``aliases``; each move (and removal) is a row of
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
@@ -43,8 +45,12 @@ def move_alias(
     actor: str,
     reason: str | None = None,
     version_name: str | None = None,
+    facts: Mapping[str, Any] | None = None,
 ) -> AliasMove | None:
-    """Point alias ``name`` at ``version_id`` (None removes it); None when nothing changes."""
+    """Point alias ``name`` at ``version_id`` (None removes it); None when nothing changes.
+
+    ``facts`` (a decision's, catalog/governance.py) go into the move's event.
+    """
     check_alias_name(kind, name)
     alias = session.scalar(_CURRENT, {"kind": kind, "owner_id": owner_id, "name": name})
     previous = alias.version_id if alias is not None else None
@@ -69,6 +75,7 @@ def move_alias(
             return move_alias(
                 session, project_id=project_id, kind=kind, owner_id=owner_id, owner_name=owner_name,
                 name=name, version_id=version_id, actor=actor, reason=reason, version_name=version_name,
+                facts=facts,
             )  # fmt: skip
     else:
         alias.version_id, alias.updated_by, alias.updated_at = version_id, actor, now
@@ -83,7 +90,7 @@ def move_alias(
     record_event(
         session, project_id, f"{kind}.alias.moved", f"{kind}://{owner_name}/{name}", actor,
         {"alias": name, "version_id": version_id, "version": version_name,
-         "previous_version_id": previous, "reason": reason},
+         "previous_version_id": previous, "reason": reason, **(facts or {})},
     )  # fmt: skip
     return move
 

@@ -297,24 +297,45 @@ def by_execution(session: Session, execution_id: str) -> list[ModelVersion]:
 
 
 def set_status(
-    session: Session, model: Model, version: ModelVersion, status: str, actor: str, comment: str | None
+    session: Session,
+    model: Model,
+    version: ModelVersion,
+    status: str,
+    actor: str,
+    comment: str | None,
+    *,
+    facts: Mapping[str, Any] | None = None,
+    only_from: tuple[str, ...] | None = None,
 ) -> ModelVersion:
-    """Approve or reject; a version may change its mind (recorded), never to the same status."""
+    """Approve or reject; a version may change its mind (recorded), never to the same status.
+
+    ``only_from``: the statuses the decision was judged on (catalog/governance.py); one
+    compare-and-set, so a status changed a moment ago by someone else is a ``Conflict``.
+    ``facts`` go on the card entry and the event beside the comment.
+    """
     if status not in (APPROVED, REJECTED):
         raise InvalidRequest(f"a version is approved or rejected, not {status!r}")
+    condition = ModelVersion.status != status
+    if only_from is not None:
+        condition = ModelVersion.status.in_([s for s in only_from if s != status])
     changed = session.execute(  # type: ignore[attr-defined]
         update(ModelVersion)
-        .where(ModelVersion.id == version.id, ModelVersion.status != status)
+        .where(ModelVersion.id == version.id, condition)
         .values(status=status, status_by=actor, status_at=utcnow(), status_comment=comment)
         .execution_options(synchronize_session=False)
     ).rowcount
     session.refresh(version)
     if changed != 1:
         when = version.status_at.isoformat() if version.status_at else "?"
-        raise Conflict(f"{uri(model, version)} is already {status} (by {version.status_by} at {when})")
-    add_card_entry(session, version, "status", actor, {"status": status, "comment": comment})
+        said = "is already" if version.status == status else "was made"
+        raise Conflict(
+            f"{uri(model, version)} {said} {version.status} (by {version.status_by} at {when})",
+            hint=f"`assay models show {model.name}/{version.name}` shows its card",
+        )
+    extra = dict(facts or {})
+    add_card_entry(session, version, "status", actor, {"status": status, "comment": comment, **extra})
     record_event(session, model.project_id, f"model.version.{status}", uri(model, version), actor,
-                 {"comment": comment, "version_id": version.id})  # fmt: skip
+                 {"comment": comment, "version_id": version.id, **extra})  # fmt: skip
     return version
 
 

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from assay.cli import render_registry
-from assay.cli.context import console, err_console, handles_errors, parse_time, print_json, reading, writing
+from assay.cli.context import console, handles_errors, parse_time, print_json, project, reading, warn, writing
+from assay.cli.literal import shown
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -39,8 +40,19 @@ def alias_app(kind: str) -> typer.Typer:
 
     @app.command("set", help=f"Point ALIAS at a {kind} version; the move is kept in the history.")
     @handles_errors
-    def set_alias(ref: VersionRef, alias: AliasName, reason: Reason = None, as_json: AsJson = False) -> None:
-        _show_move(_move(kind, ref, alias, reason), as_json)
+    def set_alias(
+        ref: VersionRef,
+        alias: AliasName,
+        reason: Reason = None,
+        force: Annotated[
+            bool,
+            typer.Option(
+                "--force", help="Models: point the production alias at a rejected version; needs --reason."
+            ),
+        ] = False,
+        as_json: AsJson = False,
+    ) -> None:
+        _show_move(_move(kind, ref, alias, reason, force), as_json)
 
     @app.command("remove", help=f"Remove ALIAS from its {kind} version; the removal is kept in the history.")
     @handles_errors
@@ -74,7 +86,8 @@ def alias_app(kind: str) -> typer.Typer:
                 if as_json:
                     print_json(view)
                 else:
-                    console.print(f"{view['uri']} pointed at [bold]{view['version']}[/] at {view['at']}")
+                    pointed = f"{shown(view['uri'])} pointed at [bold]{shown(view['version'])}[/]"
+                    console.print(f"{pointed} at {shown(view['at'])}")
                 return
             moves = describe_alias_history(session, kind, found.id, found.name, alias)
         if alias is not None and not moves:
@@ -149,21 +162,36 @@ def _never_set(kind: str, name: str, alias: str) -> NotFound:
     )
 
 
-def _move(kind: str, ref: str, alias: str, reason: str | None) -> dict[str, Any]:
-    from assay.catalog import aliases
+def _move(kind: str, ref: str, alias: str, reason: str | None, force: bool) -> dict[str, Any]:
+    """A model's alias moves under catalog/governance.py's rules (production is a decision)."""
+    from assay.catalog import aliases, governance
+    from assay.catalog.registry_tables import Model, ModelVersion
     from assay.catalog.registry_views import describe_alias_history
+    from assay.errors import InvalidRequest
     from assay.project import current_user
+    from assay.spec.settings import load_settings
 
+    if force and kind != "model":
+        raise InvalidRequest(f"--force overrides a model version's status; a {kind} alias needs none")
+    override = governance.Override(force=force, reason=reason)
+    policy = governance.Policy.of(load_settings(project().root))
+    warnings: tuple[str, ...] = ()
     with writing() as (session, pid):
         owner, version = resolve_version(session, pid, kind, ref)
-        moved = aliases.move_alias(
-            session, project_id=pid, kind=kind, owner_id=owner.id, owner_name=owner.name, name=alias,
-            version_id=version.id, actor=current_user(), reason=reason, version_name=version.name,
-        )  # fmt: skip
+        if isinstance(owner, Model) and isinstance(version, ModelVersion):
+            moved, decision = governance.set_model_alias(
+                session, owner, version, alias, actor=current_user(), reason=reason, override=override,
+                policy=policy,
+            )  # fmt: skip
+            warnings = decision.warnings
+        else:
+            moved = aliases.move_alias(
+                session, project_id=pid, kind=kind, owner_id=owner.id, owner_name=owner.name, name=alias,
+                version_id=version.id, actor=current_user(), reason=reason, version_name=version.name,
+            )  # fmt: skip
         view = describe_alias_history(session, kind, owner.id, owner.name, alias)[-1]
-        status = getattr(version, "status", None)
-    if status == "rejected":
-        err_console.print(f"[yellow]warning:[/] {view['to']} is rejected")
+    for warning in warnings:
+        warn(warning)
     return {**view, "changed": moved is not None}
 
 
@@ -193,9 +221,9 @@ def _show_move(view: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print_json(view)
     elif not view["changed"]:
-        console.print(f"{view['uri']} already points at {view['to']}; nothing changed.")
+        console.print(f"{shown(view['uri'])} already points at {shown(view['to'])}; nothing changed.")
     elif view["to"] is None:
-        console.print(f"{view['uri']} removed (it pointed at {view['from']}).")
+        console.print(f"{shown(view['uri'])} removed (it pointed at {shown(view['from'])}).")
     else:
-        came_from = f" (was {view['from']})" if view["from"] else ""
-        console.print(f"{view['uri']} → [bold]{view['to']}[/]{came_from}")
+        came_from = f" (was {shown(view['from'])})" if view["from"] else ""
+        console.print(f"{shown(view['uri'])} → [bold]{shown(view['to'])}[/]{came_from}")

@@ -14,6 +14,7 @@ import typer
 from assay.cli import render_registry
 from assay.cli.aliases import alias_app
 from assay.cli.context import console, handles_errors, parse_time, print_json, reading, writing
+from assay.cli.literal import shown
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -41,6 +42,9 @@ RefOrName = Annotated[
 Name = Annotated[str, typer.Argument(help="The model's name.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 Comment = Annotated[str | None, typer.Option("--comment", "-m", help="Why; kept on the card.")]
+Force = Annotated[
+    bool, typer.Option("--force", help="Decide despite a rejection or a flag; needs --reason, recorded.")
+]
 
 
 @app.command("list")
@@ -163,9 +167,41 @@ def compare(first: Ref, second: Ref, as_json: AsJson = False) -> None:
 
 @app.command("approve")
 @handles_errors
-def approve(ref: Ref, comment: Comment = None, as_json: AsJson = False) -> None:
-    """Approve a version (aliases do not move: `assay models alias set` does that)."""
-    _decide(ref, "approved", comment, as_json)
+def approve(
+    ref: Ref,
+    comment: Comment = None,
+    force: Force = False,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="With --force: why the refusal is overridden; recorded.")
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Approve a version, a decision like a gate's (docs/catalog.md): a rejected version only
+    with --force --reason, a flagged one with a warning. Aliases do not move: `alias set` does."""
+    from assay.catalog import governance
+    from assay.catalog.models import resolve
+    from assay.catalog.registry_views import describe_model_version
+    from assay.cli.context import project, warn
+    from assay.errors import InvalidRequest
+    from assay.project import current_user
+    from assay.spec.settings import load_settings
+
+    if reason is not None and not force:
+        raise InvalidRequest(
+            "--reason says why a --force overrides a refusal", hint='say why you approve with --comment "…"'
+        )
+    override = governance.Override(force=force, reason=reason)
+    policy = governance.Policy.of(load_settings(project().root))
+    with writing() as (session, pid):
+        model, version = resolve(session, pid, ref)
+        decision = governance.approve_version(
+            session, model, version, actor=current_user(), comment=comment, override=override, policy=policy
+        )
+        view = describe_model_version(session, model, version)
+    for warning in decision.warnings:
+        warn(warning)
+    forced = f" (forced: {decision.reason})" if decision.overrode else ""
+    _show_card(view, as_json, f"{view['uri']} is now approved{forced}.")
 
 
 @app.command("reject")
@@ -252,7 +288,7 @@ def describe_command(
     if as_json:
         print_json(view)
     else:
-        console.print(f"Description of {view['uri']} set.")
+        console.print(f"Description of {shown(view['uri'])} set.")
 
 
 def _on_card(ref: str, write: Callable[[Session, Model, ModelVersion, str], object]) -> dict[str, Any]:
@@ -271,4 +307,4 @@ def _show_card(view: dict[str, Any], as_json: bool, done: str) -> None:
     if as_json:
         print_json(view)
     else:
-        console.print(done)
+        console.print(shown(done))
