@@ -130,7 +130,7 @@ def test_input_files_are_links_to_the_store_not_copies(
     assert int(lines[0].split()[1]) >= 2  # the blob and the input share one inode
 
 
-def test_http_inputs_are_downloaded_once(
+def test_http_inputs_are_downloaded_and_asked_for_again(
     make_project: ProjectFactory, runtime_for: RuntimeFactory, web_root: tuple[str, Path]
 ) -> None:
     base, root = web_root
@@ -144,7 +144,8 @@ def test_http_inputs_are_downloaded_once(
     assert lines == ["model/weights.bin w1 0o444"]
     (root / "weights.bin").write_text("changed on the server")
     _, lines = _run(runtime)
-    assert lines == ["model/weights.bin w1 0o444"]  # the cache answers; the URL is not fetched again
+    # revalidated on every use (tests/test_input_results.py): a changed file is never the old one
+    assert lines == ["model/weights.bin changed on the server 0o444"]
 
 
 def test_http_failure_is_a_clear_error(

@@ -22,6 +22,7 @@ from assay.catalog import Catalog, aliases, datasets, datums
 from assay.catalog.registry_tables import DatasetVersion
 from assay.catalog.uris import Ref, check_alias_name, check_version_name, parse_ref
 from assay.errors import Conflict, InvalidRequest, NotFound
+from assay.runtime.inputs import not_utf8_name
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,10 @@ def collect_files(paths: tuple[Path, ...]) -> dict[str, Path]:
             )
             continue
         for name, file in entries:
+            shown = not_utf8_name(str(file))
+            if shown is not None:
+                problems.append(f"{shown}: the file name is not UTF-8, and names are recorded as text")
+                continue
             earlier = found.setdefault(name, file)
             if earlier.resolve() != file.resolve():
                 problems.append(f"{name}: named by both {earlier} and {file}")
@@ -104,7 +109,7 @@ def collect_files(paths: tuple[Path, ...]) -> dict[str, Path]:
         raise InvalidRequest(
             "these paths cannot be added, so nothing was stored:\n"
             + "\n".join(f"  {problem}" for problem in problems),
-            hint="give files or folders that exist; a folder adds every file under it",
+            hint="give files or folders that exist, with UTF-8 names; a folder adds every file under it",
         )
     return found
 
