@@ -14,6 +14,11 @@ maps to exactly one CLI exit code and one HTTP status, declared here and nowhere
 
 Messages say where and what next: file and line for YAML, command / exit code / log tail for a
 failed step, the id and the command that shows more for everything else.
+
+Outside the tree, ``Interrupted`` (a ``KeyboardInterrupt``) is a signal — Ctrl-C, SIGTERM,
+SIGHUP — asking the command to end: it unwinds through everything, each layer settling what it
+holds on the way (the execution it runs, the pipeline run it drives), and the CLI exits with
+128 + the signal's number.
 """
 
 from __future__ import annotations
@@ -110,6 +115,44 @@ class StorageError(AssayError):
 
     exit_code = 7
     http_status = 500
+
+
+class Interrupted(KeyboardInterrupt):
+    """A signal asked this process to end (``cli/signals.py`` raises it in the main thread).
+
+    What was stopped on the way out is noted on it, for the CLI to say: the executions
+    (counter, step or node) and the pipeline run, if one was being driven.
+    """
+
+    def __init__(self, signal_name: str = "SIGINT", signal_number: int = 2) -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+        self.signal_number = signal_number
+        self.stopped: list[tuple[int, str]] = []
+        self.pipeline_run: int | None = None
+
+    @classmethod
+    def of(cls, exc: BaseException) -> Interrupted:
+        """``exc`` itself when it is one; a plain ``KeyboardInterrupt`` is Ctrl-C."""
+        return exc if isinstance(exc, Interrupted) else cls()
+
+    @property
+    def reason(self) -> str:
+        """What an execution it stopped records: starts with "interrupted" (resume runs it again)."""
+        return f"interrupted by {self.signal_name}{_SIGNAL_NOTES.get(self.signal_name, '')}"
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signal_number
+
+    def noting(self, counter: int, name: str) -> Interrupted:
+        """Note an execution stopped on the way out; returns itself, to be raised."""
+        if (counter, name) not in self.stopped:
+            self.stopped.append((counter, name))
+        return self
+
+
+_SIGNAL_NOTES = {"SIGINT": " (Ctrl-C)", "SIGHUP": " (the terminal closed)"}
 
 
 def closest(wanted: str, known: Iterable[str]) -> str | None:

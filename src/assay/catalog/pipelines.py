@@ -156,6 +156,23 @@ def add_warnings(session: Session, run: PipelineRun, warnings: Sequence[str], ac
                      {"counter": run.counter, "warning": warning})  # fmt: skip
 
 
+def record_interruption(session: Session, run: PipelineRun, actor: str, message: str) -> None:
+    """A signal ended the run's driver, which let go of it: the run stays as it was (resumable),
+    with ``message`` saying so until a resume clears it."""
+    session.execute(update(PipelineRun).where(PipelineRun.id == run.id).values(message=message))
+    run.message = message
+    record_event(session, run.project_id, "pipeline.interrupted", f"pipeline-run:{run.id}", actor,
+                 {"counter": run.counter, "message": message})  # fmt: skip
+
+
+def record_resumption(session: Session, run: PipelineRun, actor: str) -> None:
+    """A driver took up an interrupted run again: its interruption message goes."""
+    session.execute(update(PipelineRun).where(PipelineRun.id == run.id).values(message=None))
+    run.message = None
+    record_event(session, run.project_id, "pipeline.resumed", f"pipeline-run:{run.id}", actor,
+                 {"counter": run.counter})  # fmt: skip
+
+
 def set_driver(session: Session, run: PipelineRun, driver: dict[str, Any]) -> None:
     session.execute(update(PipelineRun).where(PipelineRun.id == run.id).values(driver=driver))
     run.driver = driver

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from assay.cli import datasets, datums, envs, executions, lineage, lint, models, pipeline, run
+from assay.cli import datasets, datums, envs, executions, lineage, lint, models, pipeline, run, signals
 from assay.cli.context import State
 
 app = typer.Typer(
@@ -56,7 +57,11 @@ def main() -> None:
     with its exit code: everything it opened is closed by then (catalog, files, threads), and
     the interpreter's own teardown of SQLAlchemy, Rich and the rest would add 0.2–0.4 s to
     every command. Anything unexpected still propagates with its traceback.
+
+    Ctrl-C, SIGTERM and SIGHUP stop what the command runs and settle it (``cli/signals.py``);
+    the exit code is then 128 + the signal's number.
     """
+    signals.install()
     try:
         app()
         code: int = 0
@@ -64,6 +69,8 @@ def main() -> None:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if not isinstance(exc.code, int | None):
             sys.stderr.write(f"{exc.code}\n")
-    sys.stdout.flush()
-    sys.stderr.flush()
+    code = signals.ending(code)
+    with contextlib.suppress(OSError, ValueError):  # a terminal that closed (SIGHUP) takes nothing
+        sys.stdout.flush()
+        sys.stderr.flush()
     os._exit(code)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from assay.cli import render
+from assay.cli import render, signals
 from assay.cli.context import (
     catalog_for,
     console,
@@ -21,6 +21,7 @@ from assay.cli.context import (
     reading,
     warn,
 )
+from assay.cli.literal import shown, visible
 
 if TYPE_CHECKING:
     from assay.executors.runs import RunOptions
@@ -60,13 +61,14 @@ def run_command(
     """Run a pipeline of valohai.yaml; it stops at approval gates without waiting."""
     from assay.engine.wiring import RunRequest
     from assay.executors.runs import start_run
+    from assay.runtime.inputs import command_line_uri
     from assay.spec.parameters import parse_assignments
 
     request = RunRequest(
         parameters=parse_assignments(param or [], "param"),
         node_parameters=_per_node(node_param or [], "node-param"),
         node_inputs={
-            node: {k: [_absolute(u) for u in v] for k, v in values.items()}
+            node: {k: [command_line_uri(f"{node}.{k}", u, Path.cwd()) for u in v] for k, v in values.items()}
             for node, values in _per_node(input_ or [], "input").items()
         },
     )
@@ -156,7 +158,9 @@ def show(
         print_json(_view(ref))
         return
     if not watch:
-        console.print(render.run_tree(_view(ref)))
+        view = _view(ref)
+        console.print(render.run_tree(view))
+        _say_driver(view)
         return
     from rich.live import Live
 
@@ -166,7 +170,26 @@ def show(
             live.update(render.run_tree(view))
             if view["status"] in ("completed", "error", "stopped", "waiting-approval"):
                 break
+            if view["driver"]["stranded"]:
+                break
             time.sleep(0.5)
+    _say_driver(view)
+
+
+def _say_driver(view: dict[str, Any]) -> None:
+    """When nothing drives an unfinished run (its driver was killed, or a signal ended it)."""
+    driver = view["driver"]
+    if not driver["stranded"]:
+        return
+    counter = view["counter"]
+    if driver["state"] == "gone":
+        console.print(f"\nThe process that drove pipeline run #{counter} (pid {driver['pid']} on "
+                      f"{shown(driver['host'])}) is gone; nothing drives the run.")  # fmt: skip
+    else:
+        console.print(f"\nNothing drives pipeline run #{counter}.")
+    console.print(
+        f"Continue it with:\n  {driver['resume']}\nor end it with:\n  assay pipeline stop {counter}"
+    )
 
 
 def _decide(ref: str, node: str, decision: str, comment: str | None, quiet: bool) -> None:
@@ -181,6 +204,7 @@ def _decide(ref: str, node: str, decision: str, comment: str | None, quiet: bool
 @contextmanager
 def _runtime() -> Iterator[tuple[Runtime, RunOptions]]:
     from assay.artifacts import ArtifactStore
+    from assay.errors import Interrupted
     from assay.executors.runs import RunOptions
     from assay.project import current_user
     from assay.runtime import Runtime, choose_sandbox
@@ -201,6 +225,9 @@ def _runtime() -> Iterator[tuple[Runtime, RunOptions]]:
         )
         try:
             yield runtime, RunOptions(on_event=_show_event, settings=settings)
+        except Interrupted as exc:  # Ctrl-C, SIGTERM, SIGHUP: its executions are recorded `stopped`
+            signals.say_pipeline(exc)
+            raise typer.Exit(exc.exit_code) from None
         finally:
             runtime.close()
 
@@ -212,15 +239,15 @@ def _report(runtime: Runtime, counter: int, explain_reuse: bool) -> None:
     console.print(render.run_tree(view))
     if explain_reuse:
         for node in view["nodes"]:
-            console.print(f"  {node['name']}: {node['message'] or 'reuse was not considered'}")
+            console.print(f"  {shown(node['name'])}: {shown(node['message'] or 'reuse was not considered')}")
     status = view["status"]
     if status == "waiting-approval":
         waiting = [n["name"] for n in view["nodes"] if n["status"] == "waiting-approval"]
         for node in waiting:
             console.print(
-                f"\nPipeline run #{counter} waits for approval of [bold]{node}[/]. Decide with:\n"
-                f"  assay pipeline approve {counter} {node} --comment '…'\n"
-                f"  assay pipeline reject {counter} {node} --comment '…'"
+                f"\nPipeline run #{counter} waits for approval of [bold]{shown(node)}[/]. Decide with:\n"
+                f"  assay pipeline approve {counter} {shown(node)} --comment '…'\n"
+                f"  assay pipeline reject {counter} {shown(node)} --comment '…'"
             )
     elif status == "error":
         raise StepFailed(
@@ -232,12 +259,15 @@ def _report(runtime: Runtime, counter: int, explain_reuse: bool) -> None:
 def _view(ref: str, runtime: Runtime | None = None) -> dict[str, Any]:
     from assay.catalog.pipelines import get_run
     from assay.catalog.views import describe_run
+    from assay.executors.orphans import run_driver
 
     if runtime is None:
         with reading() as (session, pid):
-            return describe_run(session, get_run(session, pid, ref))
+            run = get_run(session, pid, ref)
+            return {**describe_run(session, run), "driver": run_driver(run).as_json()}
     with runtime.catalog.read() as session:
-        return describe_run(session, get_run(session, runtime.project_id, ref))
+        run = get_run(session, runtime.project_id, ref)
+        return {**describe_run(session, run), "driver": run_driver(run).as_json()}
 
 
 def _per_node(pairs: list[str], what: str) -> dict[str, dict[str, list[str]]]:
@@ -255,19 +285,13 @@ def _per_node(pairs: list[str], what: str) -> dict[str, dict[str, list[str]]]:
     return result
 
 
-def _absolute(uri: str) -> str:
-    if "://" in uri or Path(uri).is_absolute():
-        return uri
-    return str(Path.cwd() / uri)
-
-
 def _show_event(message: str) -> None:
     # NOTE: a plain write, not Rich's print: two events per node, and Rich's rendering of a
     # line costs a millisecond, on the path from one node to the next.
     marker = "\x1b[36m▸\x1b[0m" if console.is_terminal and not console.no_color else "▸"
-    console.file.write(f"{marker} {message}\n")
+    console.file.write(f"{marker} {visible(message)}\n")
 
 
 def _show_line(node: str, _stream: str, line: str) -> None:
     # NOTE: plain writes, not Rich: chatty steps must not wait for the terminal rendering.
-    console.file.write(f"{node} | {line}\n")
+    console.file.write(f"{visible(node)} | {visible(line)}\n")

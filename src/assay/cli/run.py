@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from assay.cli import render
+from assay.cli import render, signals
 from assay.cli.context import (
     catalog_for,
     console,
@@ -18,6 +18,7 @@ from assay.cli.context import (
     project,
     warn,
 )
+from assay.cli.literal import visible
 
 
 @handles_errors
@@ -44,11 +45,12 @@ def run_command(
 ) -> None:
     """Run one step of valohai.yaml and record it."""
     from assay.artifacts import ArtifactStore
-    from assay.catalog.executions import ERROR, get_execution
+    from assay.catalog.executions import ERROR, STOPPED, get_execution
     from assay.catalog.views import describe_execution
-    from assay.errors import InvalidRequest, StepFailed, closest
+    from assay.errors import AssayError, Interrupted, InvalidRequest, StepFailed, closest
     from assay.project import current_user
     from assay.runtime import ExecutionRequest, Runtime, choose_sandbox, run_execution
+    from assay.runtime.inputs import command_line_uri
     from assay.spec import load_spec
     from assay.spec.parameters import parse_assignments
     from assay.spec.settings import load_settings
@@ -63,7 +65,7 @@ def run_command(
             hint=f"its steps: {', '.join(spec.steps) or 'none'}",
         )
     given_inputs = {
-        name: [_absolute(uri) for uri in uris]
+        name: [command_line_uri(name, uri, Path.cwd()) for uri in uris]
         for name, uris in parse_assignments(input_ or [], "input").items()
     }
     env_values = {name: values[-1] for name, values in parse_assignments(env or [], "env").items()}
@@ -71,7 +73,7 @@ def run_command(
 
     def show_line(_stream: str, line: str) -> None:
         # NOTE: plain writes, not Rich: a step that prints millions of lines must not wait for us.
-        log.file.write(line + "\n")
+        log.file.write(visible(line) + "\n")
 
     request = ExecutionRequest(
         step=spec.steps[step],
@@ -98,6 +100,9 @@ def run_command(
         )
         try:
             result = run_execution(request, runtime)
+        except Interrupted as exc:  # Ctrl-C, SIGTERM, SIGHUP: the execution is recorded `stopped`
+            signals.say_execution(exc, step, f"assay run {step}" + (" …" if param or input_ or env else ""))
+            raise typer.Exit(exc.exit_code) from None
         finally:
             runtime.close()
         with catalog.read() as session:
@@ -115,10 +120,8 @@ def run_command(
             f"  last lines of the log:\n{tail}",
             hint=f"`assay executions logs {result.counter}` prints the whole log",
         )
-
-
-def _absolute(uri: str) -> str:
-    """A relative path on the command line means relative to where the user stands."""
-    if "://" in uri or Path(uri).is_absolute():
-        return uri
-    return str(Path.cwd() / uri)
+    if result.status == STOPPED:  # `assay executions stop N` from elsewhere
+        raise AssayError(
+            f"execution #{result.counter} ({step}) was {result.message or 'stopped'}",
+            hint=f"`assay executions logs {result.counter}` prints its log",
+        )

@@ -1,8 +1,10 @@
 """The driver's lease on a pipeline run: one process drives a run at a time.
 
 The claim is taken under a row lock, so two claimants never both see the run unclaimed. A
-holder is alive when it is a live process on this host since its last boot, or when its
-heartbeat elsewhere is recent (``STALE_DRIVER_SECONDS``).
+holder is alive when it is a live process on this host since its last boot (the same process:
+its start time matches, so a reused PID does not count), or when its heartbeat elsewhere is
+recent (``STALE_DRIVER_SECONDS``). ``identity`` and ``alive`` also say whether the driver of a
+single execution lives (``catalog/drivers.py``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ class Lease:
 
     def claim(self) -> None:
         """Take the run, or raise ``Conflict`` naming the process that holds it."""
-        me = {"pid": os.getpid(), "host": socket.gethostname(), "boot": boot_id(), "at": time.time()}
+        me = identity()
         with self.catalog.transaction() as session:
             # FOR UPDATE: two claimants on PostgreSQL must not both see the run unclaimed.
             run = session.get_one(PipelineRun, self.run.id, populate_existing=True, with_for_update=True)
@@ -59,6 +61,13 @@ class Lease:
             pipelines.set_driver(session, run, {})
 
 
+def identity() -> dict[str, Any]:
+    """This process as a driver: its PID, host, boot, start time, and the time now."""
+    pid = os.getpid()
+    return {"pid": pid, "host": socket.gethostname(), "boot": boot_id(), "start": start_time(pid),
+            "at": time.time()}  # fmt: skip
+
+
 def alive(driver: Mapping[str, Any], me: Mapping[str, Any]) -> bool:
     """Whether another driver holds the run: a live process here, or a recent one elsewhere."""
     if not driver or (driver.get("pid") == me["pid"] and driver.get("host") == me["host"]):
@@ -72,8 +81,19 @@ def alive(driver: Mapping[str, Any], me: Mapping[str, Any]) -> bool:
             return False
         except PermissionError:
             return True
-        return True
+        recorded = driver.get("start")
+        return recorded is None or start_time(int(driver["pid"])) in (None, recorded)
     return time.time() - float(driver.get("at", 0)) < STALE_DRIVER_SECONDS
+
+
+def start_time(pid: int) -> int | None:
+    """When the process started, in clock ticks since boot (``/proc/PID/stat``); None if unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()  # the name in parentheses may hold spaces
+    return int(fields[19]) if len(fields) > 19 else None
 
 
 def boot_id() -> str | None:

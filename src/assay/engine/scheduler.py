@@ -6,12 +6,17 @@ an execution that completed, re-running one that was interrupted (its half-writt
 are discarded; it never produced datums, because outputs are recorded only when an execution
 ends) — so no completed work is repeated and no node's outputs exist twice.
 
+A signal to the driving process (``errors.Interrupted``) stops the executions it runs — they
+end ``stopped``, "interrupted by SIGTERM" — and lets go of the run, which stays resumable:
+a resume runs those nodes again, as after a crash.
+
 Where executions run is not the scheduler's business: a ``Launcher`` (see ``executors/``)
 starts them and reports back.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from collections.abc import Callable, Mapping
@@ -39,7 +44,7 @@ from assay.engine.lease import Lease
 from assay.engine.node_book import NodeBook
 from assay.engine.results import combine, node_result
 from assay.engine.wiring import NodeLaunch, NodeResult, RunRequest, node_parameters, wire
-from assay.errors import AssayError, InvalidRequest
+from assay.errors import AssayError, Interrupted, InvalidRequest
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,8 @@ class LaunchOutcome:
 
 
 INTERRUPTED = "interrupted: the process driving the pipeline ended"
+#: how the message of a run whose driver a signal ended begins (``Interrupted.reason``; resume clears it)
+INTERRUPTED_RUN = "interrupted by"
 #: how often the driver asks the catalog whether others changed the run (stop, decisions)
 POLL_SECONDS = 0.1
 
@@ -73,8 +80,8 @@ POLL_SECONDS = 0.1
 class Launcher(Protocol):
     def submit(self, launch: NodeLaunch, context: LaunchContext) -> Future[LaunchOutcome]: ...
 
-    def stop_all(self) -> None:
-        """Stop every execution this launcher is running (they end as ``stopped``)."""
+    def stop_all(self, reason: str | None = None) -> None:
+        """Stop every execution this launcher is running (they end ``stopped``, saying ``reason``)."""
 
     def reap(self, execution_ids: list[str]) -> None:
         """End what is left of executions whose driver died, and discard their folders."""
@@ -143,11 +150,18 @@ class Driver:
                 elif self._active and all(isinstance(a, planner.Start) for a in actions):
                     # Nothing new can be ready before a running node ends: wait for one.
                     self._wait()
-        except BaseException:
+        except BaseException as exc:
             # NOTE: executions still running must end before the claim is released, or a
-            # resume could start them again while they finish here.
-            self._stop_launches()
+            # resume could start them again while they finish here. They record why they
+            # stopped, starting "interrupted", so that a resume runs them again.
+            if isinstance(exc, KeyboardInterrupt):
+                reason = Interrupted.of(exc).reason
+            else:
+                reason = f"interrupted: the driver failed ({type(exc).__name__})"
+            self._stop_launches(reason)
             wait([f for node in self._active.values() for f in node.futures])
+            if isinstance(exc, Interrupted):
+                self._note_interruption(exc)
             raise
         finally:
             self._lease.release()
@@ -256,6 +270,18 @@ class Driver:
         if self._stopping and all(o.status in (STOPPED, COMPLETED) for o in outcomes):
             self._book.write(name, STOPPED, executions=ids, message=message)
             return
+        by_hand = next((o for o in failed if o.status == STOPPED), None)
+        if by_hand is not None:
+            # Someone stopped one of its executions (`assay executions stop N`): that stops the run.
+            why = f"execution #{by_hand.counter} of node {name!r} was {by_hand.message or 'stopped'}"
+            with self.catalog.transaction() as session:
+                self._book.set(session, name, STOPPED, executions=ids, message=message)
+                pipelines.set_run_status(
+                    session, self.run, STOPPING, self.actor, why, only_from=(RUNNING, WAITING)
+                )
+            self.on_event(f"stopping the run: {why}")
+            self._stop_launches()
+            return
         attempts = self._book.rows[name].attempts
         if node.on_error == "retry" and attempts <= self.retries:
             self._book.write(
@@ -333,6 +359,9 @@ class Driver:
             self._stopping = True  # executions that ended `stopped` are not failures
         if self.run.status == WAITING:
             self._set_run(RUNNING, None, only_from=(WAITING,))
+        if self.run.status not in FINAL_RUN_STATUSES and (self.run.message or "").startswith(INTERRUPTED_RUN):
+            with self.catalog.transaction() as session:
+                pipelines.record_resumption(session, self.run, self.actor)
         rows = self._book.rows
         stale = [n for n, row in rows.items() if row.status == RUNNING]
         if not stale:
@@ -436,9 +465,25 @@ class Driver:
 
     # -- stopping and the driver lease ----------------------------------------------------
 
-    def _stop_launches(self) -> None:
+    def _stop_launches(self, reason: str | None = None) -> None:
         self._stopping = True
-        self.launcher.stop_all()
+        self.launcher.stop_all(reason)
+
+    def _note_interruption(self, exc: Interrupted) -> None:
+        """Say on the run (and on ``exc``, for the CLI) that a signal ended its driver."""
+        exc.pipeline_run = self.run.counter
+        for name, node in self._active.items():
+            for future in node.futures:
+                outcome = _outcome(future)
+                if outcome.status == STOPPED and outcome.counter is not None:
+                    exc.noting(outcome.counter, name)
+        if self.run.status in FINAL_RUN_STATUSES:
+            return
+        message = exc.reason  # begins with INTERRUPTED_RUN; `pipeline show` adds what continues it
+        # NOTE: the run is resumable whether or not this is recorded; a catalog that fails now
+        # must not hide the signal.
+        with contextlib.suppress(Exception), self.catalog.transaction() as session:
+            pipelines.record_interruption(session, self.run, self.actor, message)
 
     def _follow_external_stop(self, status: str) -> None:
         """Another process (``assay pipeline stop``) may have asked the run to stop."""
@@ -448,7 +493,8 @@ class Driver:
 
 
 def _interrupted(execution: Execution) -> bool:
-    return execution.status == ERROR and (execution.message or "").startswith("interrupted")
+    """Ended by its driver's end (a crash, a signal), not by itself: a resume runs it again."""
+    return execution.status in (ERROR, STOPPED) and (execution.message or "").startswith("interrupted")
 
 
 def _outcome(future: Future[LaunchOutcome]) -> LaunchOutcome:

@@ -28,6 +28,7 @@ class LocalExecutor:
         self.slots = max(1, slots)
         self.on_line = on_line
         self._stop = threading.Event()
+        self._stop_reason: str | None = None  # why stop_all was called, when the caller said
         self._pool = ThreadPoolExecutor(max_workers=self.slots, thread_name_prefix="assay-slot")
         _ = runtime.project_id  # resolve once, before threads share the runtime
 
@@ -53,7 +54,7 @@ class LocalExecutor:
                 launch.index,
             ),
             reuse=context.reuse,
-            should_stop=self._stop.is_set,
+            should_stop=self._should_stop,
             on_line=(lambda stream, line: on_line(context.node, stream, line)) if on_line else None,
         )
         try:
@@ -79,8 +80,14 @@ class LocalExecutor:
             result=node_result_of(result),
         )
 
-    def stop_all(self) -> None:
+    def stop_all(self, reason: str | None = None) -> None:
+        """Stop every execution running or queued; ``reason`` is what they record."""
+        if not self._stop.is_set():
+            self._stop_reason = reason
         self._stop.set()
+
+    def _should_stop(self) -> bool | str:
+        return (self._stop_reason or True) if self._stop.is_set() else False
 
     def reap(self, execution_ids: list[str]) -> None:
         """Kill processes still running for these executions, then delete their folders."""

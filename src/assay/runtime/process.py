@@ -3,6 +3,11 @@
 Any stdout line that is a JSON object is a metadata event (Valohai's contract), stamped with
 the time it was read. The process runs in its own session so that a time limit or a stop
 ends it and everything it started. Lines longer than ``MAX_LINE`` bytes are cut there.
+
+Ending it (a limit, a stop, a signal to Assay) is TERM, a grace of ``GRACE`` seconds, then KILL,
+to its whole tree: its process group and every process that left it (``setsid``, a daemon) but
+still carries the execution's ``VH_EXECUTION_ID`` (``runtime/leftovers.py``). A second signal
+to Assay (``hurry``) cuts the grace short.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import os
 import selectors
 import signal
 import subprocess
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -21,12 +27,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from assay.errors import Interrupted
+from assay.runtime import leftovers
+
 _POLL = 0.25  # seconds between checks that the command is still running
 _PIPE_GRACE = 2.0  # seconds to keep reading after the command ended (others may hold its pipes)
 MAX_LINE = 1 << 20
+GRACE = 5.0  # seconds between TERM and KILL when a command is ended
+_HURRY = threading.Event()  # set by a second signal to Assay: no more grace for anyone
 
 LogCallback = Callable[[str, str], None]  # (stream: "stdout" | "stderr", line without newline)
 StopCondition = Callable[[dict[str, Any]], bool]  # latest metadata → stop now?
+Redact = Callable[[str], str]  # a log line → the line as kept and shown
+StopCheck = Callable[[], bool | str]  # stop now? True, or why (the execution records it)
 
 
 @dataclass
@@ -36,6 +49,10 @@ class ProcessOutcome:
     timed_out: bool = False
     interrupted: bool = False
     stopped: bool = False
+    #: why it was stopped or interrupted ("stopped by alice", "interrupted by SIGTERM"), when known
+    stop_reason: str | None = None
+    #: the signal (or Ctrl-C) that interrupted it, to be raised again once it is recorded
+    interruption: Interrupted | None = None
     tail: list[str] = field(default_factory=list)
     silent_for: float | None = None  # set when no-output-timeout ended it
     condition_met: bool = False  # set when the step's stop-condition ended it
@@ -60,9 +77,12 @@ def _not_json(name: str) -> Any:
 class _LogSink:
     """Lines from both streams into one log file, one callback, metadata and a short tail."""
 
-    def __init__(self, log: IO[str], on_line: LogCallback | None, tail_size: int = 40) -> None:
+    def __init__(
+        self, log: IO[str], on_line: LogCallback | None, tail_size: int = 40, redact: Redact | None = None
+    ) -> None:
         self.log = log
         self.on_line = on_line
+        self.redact = redact
         self.tail: deque[str] = deque(maxlen=tail_size)
         self.metadata: list[tuple[datetime, dict[str, Any]]] = []
         self.latest: dict[str, Any] = {}
@@ -96,6 +116,8 @@ class _LogSink:
 
     def _line(self, name: str, raw: bytes) -> None:
         line = raw.decode("utf-8", "replace").rstrip("\r")
+        if self.redact is not None:
+            line = self.redact(line)  # a secret's value printed by the step is kept as ***
         self.log.write(line + "\n")
         self.tail.append(line)
         if name == "stdout":
@@ -112,7 +134,7 @@ class _LogSink:
 class Limits:
     time_limit: float | None = None
     no_output_timeout: float | None = None
-    should_stop: Callable[[], bool] | None = None
+    should_stop: StopCheck | None = None
     stop_condition: StopCondition | None = None
 
 
@@ -124,10 +146,14 @@ def run_process(
     log_path: Path,
     on_line: LogCallback | None = None,
     limits: Limits = Limits(),
+    redact: Redact | None = None,
 ) -> ProcessOutcome:
-    """Run ``argv`` to the end, reading both pipes in this thread (no reader threads)."""
+    """Run ``argv`` to the end, reading both pipes in this thread (no reader threads).
+
+    ``redact`` rewrites each line before it is logged, shown or parsed (secret values → ***).
+    """
     with open(log_path, "a", encoding="utf-8", buffering=1) as log:
-        sink = _LogSink(log, on_line)
+        sink = _LogSink(log, on_line, redact=redact)
         process = subprocess.Popen(
             argv,
             cwd=cwd,
@@ -138,15 +164,19 @@ def run_process(
             start_new_session=True,
         )
         outcome = ProcessOutcome(-1)
+        # NOTE: every process of an execution inherits its id, even one that left the session.
+        marker = env.get("VH_EXECUTION_ID")
         try:
-            _pump(process, sink, limits, outcome)
-        except KeyboardInterrupt:
+            _pump(process, sink, limits, outcome, marker)
+        except KeyboardInterrupt as exc:
             outcome.interrupted = True
+            outcome.interruption = Interrupted.of(exc)
+            outcome.stop_reason = outcome.interruption.reason
         finally:
             # Whatever happened here (Ctrl-C, a full disk, a closed terminal), the command and
             # everything it started end with it, and its pipes are closed.
-            if process.poll() is None:
-                _terminate(process)
+            if process.poll() is None or outcome.interrupted:
+                _terminate(process, marker)
             for stream in (process.stdout, process.stderr):
                 if stream is not None:
                     stream.close()
@@ -157,7 +187,13 @@ def run_process(
         return outcome
 
 
-def _pump(process: subprocess.Popen[bytes], sink: _LogSink, limits: Limits, outcome: ProcessOutcome) -> None:
+def _pump(
+    process: subprocess.Popen[bytes],
+    sink: _LogSink,
+    limits: Limits,
+    outcome: ProcessOutcome,
+    marker: str | None,
+) -> None:
     """Read until both pipes close (or briefly after the command ended), enforcing the limits."""
     assert process.stdout is not None
     assert process.stderr is not None
@@ -176,7 +212,7 @@ def _pump(process: subprocess.Popen[bytes], sink: _LogSink, limits: Limits, outc
             if ended_at is None:
                 reason = _limit_reached(limits, sink, started, now, outcome)
                 if reason:
-                    _terminate(process)
+                    _terminate(process, marker)
                 if process.poll() is not None:
                     ended_at = now
                     _kill_leftovers(process)  # once: what it left running ends too, as in a container
@@ -187,7 +223,7 @@ def _pump(process: subprocess.Popen[bytes], sink: _LogSink, limits: Limits, outc
     delay = 0.0005
     while ended_at is None and process.poll() is None:
         if _limit_reached(limits, sink, started, time.monotonic(), outcome):
-            _terminate(process)
+            _terminate(process, marker)
             break
         try:
             process.wait(timeout=delay)
@@ -206,8 +242,9 @@ def _limit_reached(
     if limits.no_output_timeout is not None and now - sink.last_output >= limits.no_output_timeout:
         outcome.silent_for = now - sink.last_output
         return True
-    if limits.should_stop is not None and limits.should_stop():
+    if limits.should_stop is not None and (asked := limits.should_stop()):
         outcome.stopped = True
+        outcome.stop_reason = asked if isinstance(asked, str) else None
         return True
     if limits.stop_condition is not None and sink.new_metadata:
         sink.new_metadata = False
@@ -222,19 +259,42 @@ def _kill_leftovers(process: subprocess.Popen[bytes]) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
-def _terminate(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
-    """SIGTERM the whole process group, then SIGKILL what is left after ``grace`` seconds."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            break
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.05)
-        if process.poll() is not None:
-            break
+def _terminate(process: subprocess.Popen[bytes], marker: str | None = None, grace: float = GRACE) -> None:
+    """SIGTERM the whole tree (the process group, and by ``marker`` what left it), then SIGKILL
+    what is left after ``grace`` seconds (or at once after ``hurry``)."""
+    _signal_tree(process, marker, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while _still_running(process, marker) and time.monotonic() < deadline and not _HURRY.is_set():
+        time.sleep(0.05)
+    _signal_tree(process, marker, signal.SIGKILL)  # what ignored TERM, and what is left in the group
     process.wait()
+
+
+def _signal_tree(process: subprocess.Popen[bytes], marker: str | None, sig: int) -> None:
+    """Send ``sig`` to the command's process group and to its processes outside it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, sig)
+    for pid in leftovers.find([marker]) if marker else ():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def _still_running(process: subprocess.Popen[bytes], marker: str | None) -> bool:
+    """Whether anything of the command runs (by its marker; without one, its process group)."""
+    if process.poll() is None:
+        return True
+    if marker:
+        return bool(leftovers.find([marker]))
+    try:
+        os.killpg(process.pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def hurry() -> None:
+    """No more grace: commands being ended get SIGKILL now (a second Ctrl-C, SIGTERM…)."""
+    _HURRY.set()
 
 
 def alive(pid: int) -> bool:

@@ -1,0 +1,88 @@
+"""Who drives an execution, a request to stop it, and the end of one whose driver is gone.
+
+An execution runs under one process, its *driver*: ``assay run``, or the process driving its
+pipeline run. Its identity (PID, host, boot, start time: ``engine/lease.py``) is an
+``execution.driver`` event recorded with the execution. Another process asks the driver to stop
+the execution with an ``execution.stop-requested`` event, which the driver polls while the
+command runs (``runtime/stopping.py``). When the driver is gone (``kill -9``, a reboot),
+``settle`` records the end in its place — a compare-and-set, so an execution whose driver did
+record its end meanwhile keeps that end.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from assay.catalog.events import record_event
+from assay.catalog.tables import Event, Execution, utcnow
+
+DRIVER, STOP_REQUESTED = "execution.driver", "execution.stop-requested"
+_UNFINISHED = ("created", "started")
+
+
+def record_driver(session: Session, execution: Execution, driver: dict[str, Any], actor: str) -> None:
+    """Say which process drives ``execution`` (in the transaction that records it)."""
+    record_event(session, execution.project_id, DRIVER, _subject(execution.id), actor, driver)
+
+
+def driver_of(session: Session, execution: Execution) -> dict[str, Any] | None:
+    """The identity of the process that drives ``execution``; None for one recorded before."""
+    query = (
+        select(Event.payload)
+        .where(Event.project_id == execution.project_id, Event.kind == DRIVER,
+               Event.subject == _subject(execution.id))
+        .order_by(Event.id.desc())
+        .limit(1)
+    )  # fmt: skip
+    found = session.scalar(query)
+    return dict(found) if found is not None else None
+
+
+def request_stop(session: Session, execution: Execution, actor: str) -> None:
+    """Ask the driver of ``execution`` to stop it (it polls ``stop_requested_by``)."""
+    record_event(session, execution.project_id, STOP_REQUESTED, _subject(execution.id), actor,
+                 {"counter": execution.counter})  # fmt: skip
+
+
+def stop_requested_by(session: Session, project_id: str, execution_id: str) -> str | None:
+    """Who asked for ``execution_id`` to stop, or None: one indexed read, cheap to poll."""
+    query = (
+        select(Event.actor)
+        .where(Event.project_id == project_id, Event.kind == STOP_REQUESTED,
+               Event.subject == _subject(execution_id))
+        .order_by(Event.id)
+        .limit(1)
+    )  # fmt: skip
+    return session.scalar(query)
+
+
+def unfinished(session: Session, project_id: str) -> list[Execution]:
+    """Executions of the project not yet ended (``created`` or ``started``), oldest first."""
+    query = select(Execution).where(Execution.project_id == project_id, Execution.status.in_(_UNFINISHED))
+    return list(session.scalars(query.order_by(Execution.counter)))
+
+
+def settle(session: Session, execution: Execution, *, status: str, message: str, actor: str) -> bool:
+    """Record the end of an execution whose driver is gone, unless it ended meanwhile.
+
+    Returns whether it was recorded here.
+    """
+    changed = session.execute(
+        update(Execution)
+        .where(Execution.id == execution.id, Execution.status.in_(_UNFINISHED))
+        .values(status=status, message=message, ended_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if changed.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    execution.status, execution.message = status, message
+    record_event(session, execution.project_id, f"execution.{status}", _subject(execution.id), actor,
+                 {"counter": execution.counter, "message": message, "settled": True})  # fmt: skip
+    return True
+
+
+def _subject(execution_id: str) -> str:
+    return f"execution:{execution_id}"
