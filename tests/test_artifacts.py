@@ -26,17 +26,33 @@ def test_same_bytes_are_stored_once(tmp_path: Path) -> None:
     assert (tmp_path / "a").stat().st_mode & stat.S_IWUSR
 
 
-def test_adopted_outputs_are_linked_and_made_read_only(tmp_path: Path) -> None:
+def test_adopted_outputs_are_moved_into_the_store_and_made_read_only(tmp_path: Path) -> None:
     store = ArtifactStore.local(tmp_path / "store")
     output = tmp_path / "model.bin"
     output.write_bytes(b"weights")
     blob = store.put(output, adopt=True)
-    assert output.stat().st_nlink == 2
-    assert stat.S_IMODE(output.stat().st_mode) == 0o444
+    assert not output.exists()  # moved: no path outside the store shares the blob's inode
+    stored = store.verify(blob.sha256)
+    assert stored.stat().st_nlink == 1
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o444
     placed = tmp_path / "exec" / "inputs" / "model" / "model.bin"
     assert store.materialize(blob.sha256, placed) == "hardlink"
     assert placed.read_bytes() == b"weights"
     assert stat.S_IMODE(placed.stat().st_mode) == 0o444
+    copied = tmp_path / "unsandboxed" / "model.bin"
+    assert store.materialize(blob.sha256, copied, link=False) in ("reflink", "copy")
+    assert copied.stat().st_ino != stored.stat().st_ino
+
+
+def test_a_file_still_being_written_is_stored_as_copied(tmp_path: Path) -> None:
+    store = ArtifactStore.local(tmp_path / "store")
+    output = tmp_path / "log.bin"
+    output.write_bytes(b"first")
+    blob = store.put(output)  # not adopted: copied, hashed after copying
+    with open(output, "r+b") as handle:
+        handle.write(b"EVIL!")
+    assert store.read_bytes(blob.sha256) == b"first"
+    assert output.stat().st_nlink == 1
 
 
 @pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="needs a second filesystem (/dev/shm)")

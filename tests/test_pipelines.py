@@ -129,8 +129,8 @@ def test_seed_pipeline_rejected_stops(cli: CliRunner, make_project: ProjectFacto
 def test_seed_evaluate_that_raises_stops_promotion(
     cli: CliRunner, make_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    root = _seed(make_project)
-    monkeypatch.setenv("NEW_BLEU", "0.2")
+    root = _seed(make_project, {"assay.yaml": "environment:\n  pass: [NEW_BLEU]\n"})
+    monkeypatch.setenv("NEW_BLEU", "0.2")  # a host variable reaches a step only when let through
     code, output = _invoke(cli, root, "pipeline", "run", "train-and-evaluate-model",
                            "--input", f"train-model.training_data={root / 'data.txt'}")  # fmt: skip
     assert code == 6
@@ -310,11 +310,21 @@ if count < 1:
 """
 
 
+MARKERS_PASSED = "environment:\n  pass: [MARKERS]\n"
+
+
+def _markers(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """Steps that count their attempts in a host folder: in a sandbox nothing of the host is
+    writable (and /tmp is the execution's own), so these run without one."""
+    monkeypatch.setenv("MARKERS", str(folder))
+    monkeypatch.setenv("ASSAY_SANDBOX", "none")
+
+
 def test_retry_then_a_metadata_condition_stops_the_run(
     cli: CliRunner, make_project: ProjectFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    project = make_project(RETRY, {"flaky.py": FLAKY})
-    monkeypatch.setenv("MARKERS", str(tmp_path))
+    project = make_project(RETRY, {"flaky.py": FLAKY, "assay.yaml": MARKERS_PASSED})
+    _markers(monkeypatch, tmp_path)
     code, output = _invoke(cli, project.root, "pipeline", "run", "flaky", "-q")
     assert code == 0, output
     view = _show(cli, project.root, 1)
@@ -486,8 +496,8 @@ print("fitted", size)
 def test_a_retried_task_node_runs_only_its_failed_children_again(
     cli: CliRunner, make_project: ProjectFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    project = make_project(SWEEP, {"fit.py": FIT})
-    monkeypatch.setenv("MARKERS", str(tmp_path))
+    project = make_project(SWEEP, {"fit.py": FIT, "assay.yaml": MARKERS_PASSED})
+    _markers(monkeypatch, tmp_path)
     sizes = [arg for size in ("4", "5", "6") for arg in ("--node-param", f"sweep.size={size}")]
     code, output = _invoke(cli, project.root, "pipeline", "run", "sweep", "-q", *sizes)
     assert code == 0, output

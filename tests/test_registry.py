@@ -183,9 +183,8 @@ def test_the_seed_promote_script_creates_the_version_with_everything(
         _invoke(cli, root, "run", "evaluate-model", "--input", "model=datum://" + _output(cli, root, 2))[0]
         == 0
     )
-    monkeypatch.setenv("MODEL_URI", "model://summarizer/v5")
     code, output = _invoke(
-        cli, root, "run", "promote-model",
+        cli, root, "run", "promote-model", "--env", "MODEL_URI=model://summarizer/v5",
         "--input", f"model=datum://{_output(cli, root, 2, 'model/config.json')}",
         "--input", f"model=datum://{_output(cli, root, 2, 'model/model.safetensors')}",
         "--input", f"results=datum://{_output(cli, root, 3, 'report.json')}",
@@ -206,7 +205,7 @@ def test_the_seed_promote_script_creates_the_version_with_everything(
 
     # The same URI again: versions are immutable; the execution says so and nothing changes.
     code, output = _invoke(
-        cli, root, "run", "promote-model",
+        cli, root, "run", "promote-model", "--env", "MODEL_URI=model://summarizer/v5",
         "--input", f"model=datum://{_output(cli, root, 2, 'model/config.json')}",
         "--input", f"results=datum://{_output(cli, root, 3, 'report.json')}",
     )  # fmt: skip

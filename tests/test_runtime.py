@@ -98,7 +98,8 @@ def test_valohai_utils_script_runs_unchanged(
         assert used.name == "numbers.csv"
         assert get_datum(session, runtime.project_id, used.datum_id).size == 6
         kinds = [e.kind for e in list_events(session, runtime.project_id)]
-        assert kinds == ["execution.created", "execution.started", "execution.completed"]
+        # the driver: which process runs it (`assay executions settle` asks whether it lives)
+        assert kinds == ["execution.created", "execution.started", "execution.driver", "execution.completed"]
         assert execution.environment["image"] == "python:3.11"
         assert execution.environment["sandbox"] == runtime.sandbox.mode
         assert execution.started_at
@@ -404,7 +405,6 @@ def test_a_declared_requirement_is_installed_once_into_the_image_and_a_steps_pip
     make_project: ProjectFactory, runtime_for: RuntimeFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ASSAY_ENVS", str(tmp_path / "envs"))
-    wheel = write_wheel(tmp_path, "assaydemo_pkg", "1.0", body="VALUE = 42\n")
     yaml_text = """\
         - step:
             name: s
@@ -414,7 +414,11 @@ def test_a_declared_requirement_is_installed_once_into_the_image_and_a_steps_pip
               - python -c "import assaydemo_pkg; print('value', assaydemo_pkg.VALUE)"
     """
     settings = "images:\n  python:3.10:\n    requirements-file: requirements.txt\n"
-    project = make_project(yaml_text, {"requirements.txt": f"{wheel}\n", "assay.yaml": settings})
+    project = make_project(yaml_text, {"assay.yaml": settings})
+    # relative to the project (the step sees its copy; a path below the host's /tmp it would not)
+    (project.root / "wheels").mkdir()
+    wheel = write_wheel(project.root / "wheels", "assaydemo_pkg", "1.0", body="VALUE = 42\n")
+    (project.root / "requirements.txt").write_text(f"wheels/{wheel.name}\n")
     lines: list[str] = []
     runtime = runtime_for(project, lines=lines)
     for _ in range(2):

@@ -23,7 +23,8 @@ class Backend(Protocol):
     def has(self, digest: str) -> bool: ...
 
     def put_file(self, source: Path, digest: str, *, adopt: bool) -> None:
-        """Store ``source`` under ``digest``. With ``adopt`` the file is ours and may be linked."""
+        """Store ``source`` under ``digest``. With ``adopt`` the file is ours and nobody writes it
+        any more: it is moved into the store (its path is gone afterwards), not copied."""
 
     def open(self, digest: str) -> BinaryIO: ...
 
@@ -56,7 +57,7 @@ class LocalBackend:
         try:
             if adopt:
                 try:
-                    os.link(source, temporary)
+                    os.rename(source, temporary)  # NOTE: moved, never linked: no path shares the inode
                 except OSError:
                     place_copy(source, temporary)
             else:

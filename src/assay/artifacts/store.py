@@ -8,10 +8,11 @@ digest is never handed to an execution.
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from assay.artifacts.backend import Backend, LocalBackend, place_link
+from assay.artifacts.backend import READ_ONLY, Backend, LocalBackend, place_copy, place_link
 from assay.errors import StorageError
 
 
@@ -38,13 +39,27 @@ class ArtifactStore:
     def put(self, path: Path, *, adopt: bool = False) -> Blob:
         """Hash ``path`` and store it unless those bytes are stored already.
 
-        ``adopt`` says the file belongs to Assay (an execution's output): it may be linked
-        into the store instead of copied, and it becomes read-only.
+        ``adopt`` says the file belongs to Assay and no process can write it any more (an
+        output of an execution whose processes have all ended): it is moved into the store.
+        Otherwise the bytes stored are a copy, hashed after copying: whatever writes to
+        ``path`` meanwhile or later, the blob holds exactly the bytes of its digest.
         """
         blob = hash_file(path)
-        if not self.backend.has(blob.sha256) or not self._intact(blob.sha256):
-            # NOTE: a stored blob whose bytes changed is replaced by the good bytes in hand.
-            self.backend.put_file(path, blob.sha256, adopt=adopt)
+        if self.backend.has(blob.sha256) and self._intact(blob.sha256):
+            return blob
+        # NOTE: a stored blob whose bytes changed is replaced by the good bytes in hand.
+        if adopt:
+            self.backend.put_file(path, blob.sha256, adopt=True)
+            return blob
+        staging = getattr(self.backend, "root", None)
+        if staging is not None:
+            Path(staging).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=staging, prefix=".put-") as folder:
+            copy = Path(folder) / "blob"
+            place_copy(path, copy)
+            blob = hash_file(copy)
+            if not (self.backend.has(blob.sha256) and self._intact(blob.sha256)):
+                self.backend.put_file(copy, blob.sha256, adopt=True)
         return blob
 
     def _intact(self, digest: str) -> bool:
@@ -68,15 +83,21 @@ class ArtifactStore:
             )
         return path
 
-    def materialize(self, digest: str, destination: Path, *, verify: bool = True) -> str:
+    def materialize(self, digest: str, destination: Path, *, verify: bool = True, link: bool = True) -> str:
         """Place a blob at ``destination`` read-only; returns how (hardlink/reflink/copy).
 
-        ``verify=False`` is for callers that verified the blob moments before.
+        ``verify=False`` is for callers that verified the blob moments before. ``link=False``
+        when something may write to ``destination`` (an execution without a sandbox): a reflink
+        or a copy then, never the blob's own inode.
         """
         source = self.verify(digest) if verify else self.backend.local_path(digest)
         if source is None:
             raise StorageError(f"blob sha256:{digest} is not on this host", hint="fetch it first")
         destination.parent.mkdir(parents=True, exist_ok=True)
+        if not link:
+            method = place_copy(source, destination)
+            destination.chmod(READ_ONLY)
+            return method
         return place_link(source, destination)
 
     def read_bytes(self, digest: str) -> bytes:

@@ -15,9 +15,12 @@ every input whose name matches (``model*``: ``model-a`` and ``model-b``), or, wh
 name matches, the received files whose names match; ``input.<inputs>/<files>`` both. Only
 the target's key is exact. Delivered files replace the input's defaults (``edge-merge-mode:
 replace``, the default) or join them (``append``); a file that arrives by several edges is
-delivered once. An output edge that delivers nothing is an error naming what the source did
-produce. An edge into a parameter or input the target step does not declare delivers
-nothing (``assay lint`` warns, and the run records the warning).
+delivered once. So ``--input`` into an input that an edge feeds is refused under
+``replace`` (the edge's files would take its place: it would be dropped), and joins the edge's
+files under ``append``, which the run records as a warning (``given_input_notes``). An output
+edge that delivers nothing is an error naming what the source did produce. An edge into a
+parameter or input the target step does not declare delivers nothing (``assay lint`` warns,
+and the run records the warning).
 
 Task nodes fan out: every parameter whose value is a list (and which is not ``multiple``)
 is an axis, and one execution runs per combination.
@@ -37,6 +40,7 @@ from assay.engine.graph import Graph
 from assay.errors import InvalidRequest
 from assay.spec.model import Edge, Step
 from assay.spec.parameters import coerce_text
+from assay.spec.secrets import MASK, Secrets, looks_secret
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,23 @@ class RunRequest:
             "node_parameters": {k: dict(v) for k, v in self.node_parameters.items()},
             "node_inputs": {k: dict(v) for k, v in self.node_inputs.items()},
         }
+
+    def recorded(self, secrets: Secrets) -> dict[str, Any]:
+        """``to_json`` as the catalog keeps it: each secret value ``***``, with its digest."""
+        data = self.to_json()
+        digests: dict[str, str] = {}
+        for name, texts in self.parameters.items():
+            if secrets.is_secret(name):
+                digests[name] = secrets.digest(name, texts[-1] if texts else "")
+                data["parameters"][name] = [MASK]
+        for node, given in self.node_parameters.items():
+            for name, texts in given.items():
+                if secrets.is_secret(name):
+                    digests[f"{node}.{name}"] = secrets.digest(name, texts[-1] if texts else "")
+                    data["node_parameters"][node][name] = [MASK]
+        if digests:
+            data["secrets"] = digests
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunRequest:
@@ -104,6 +125,14 @@ def check_request(graph: Graph, request: RunRequest) -> None:
             step = _step(graph, node)
             known = step.parameters if kind == "parameter" else step.inputs
             problems.extend(f"node {node!r} has no {kind} {name!r}" for name in values if name not in known)
+            if kind == "input" and graph.node(node).edge_merge_mode != "append":
+                problems.extend(
+                    f"--input {node}.{name} would be dropped: {_edges_text(fed)} delivers that input's "
+                    f"files, and they replace what it is given (edge-merge-mode: replace, the default); "
+                    f"set `edge-merge-mode: append` on node {node!r} to use both, or leave the --input out"
+                    for name in values
+                    if (fed := _feeding(graph, node, name))
+                )
             if kind == "parameter":
                 task = graph.node(node).type == "task"
                 for name, texts in values.items():
@@ -117,6 +146,35 @@ def check_request(graph: Graph, request: RunRequest) -> None:
                 problems.extend(_value_problems(_step(graph, node), key, texts, is_task))
     if problems:
         raise InvalidRequest("; ".join(problems), hint="nothing was run")
+
+
+def given_input_notes(graph: Graph, request: RunRequest) -> list[str]:
+    """What the run says of each ``--input`` that joins files an edge delivers (``append``)."""
+    notes = []
+    for node, values in request.node_inputs.items():
+        for name, uris in values.items():
+            if node not in graph.pipeline.nodes or graph.node(node).edge_merge_mode != "append":
+                continue  # check_request refuses these
+            fed = _feeding(graph, node, name)
+            if fed:
+                notes.append(
+                    f"--input {node}.{name}={', '.join(uris)} is used together with the files of "
+                    f"{_edges_text(fed)} (edge-merge-mode: append)"
+                )
+    return notes
+
+
+def _feeding(graph: Graph, node: str, input_name: str) -> list[Edge]:
+    """The edges that deliver files into ``node``'s input ``input_name``."""
+    return [
+        e
+        for e in graph.edges_into(node)
+        if e.target_type == "input" and e.target_key == input_name and e.source_type in ("output", "input")
+    ]
+
+
+def _edges_text(edges: list[Edge]) -> str:
+    return ("edge " if len(edges) == 1 else "edges ") + ", ".join(_socket(e) for e in edges)
 
 
 def catalog_references(graph: Graph, request: RunRequest) -> list[tuple[str, str, str]]:
@@ -176,6 +234,7 @@ def _parameter_values(
         source = results.get(edge.source_node, NodeResult())
         if edge.source_type == "parameter":
             if edge.source_key in source.parameters:
+                _not_withheld(f"{edge.source_node}.{edge.source_key}", source.parameters[edge.source_key])
                 values[edge.target_key] = source.parameters[edge.source_key]
                 from_edges.add(edge.target_key)
         elif edge.source_type == "metadata":
@@ -194,6 +253,7 @@ def _parameter_values(
             if node != name or parameter not in step.parameters:
                 continue
             if texts is not None:
+                _not_withheld(pipeline_parameter.name, texts)
                 values[parameter] = _typed(step, parameter, texts, task)
             elif pipeline_parameter.default is not None:
                 values[parameter] = pipeline_parameter.default
@@ -201,9 +261,20 @@ def _parameter_values(
                 continue
             from_edges.discard(parameter)
     for parameter, texts in request.node_parameters.get(name, {}).items():
+        _not_withheld(f"{name}.{parameter}", texts)
         values[parameter] = _typed(step, parameter, texts, task)
         from_edges.discard(parameter)
     return values, frozenset(from_edges)
+
+
+def _not_withheld(name: str, value: Any) -> None:
+    """A secret's value that only the catalog's ``***`` stands for cannot be passed on."""
+    if (value == MASK or value == [MASK]) and looks_secret(name.rpartition(".")[2]):
+        raise InvalidRequest(
+            f"parameter {name!r} is secret: its value was given when this run started and Assay "
+            "does not keep it, so it cannot be passed on after the run's first driver ended",
+            hint="start a new run with the value (`assay pipeline run … --param NAME=…`)",
+        )
 
 
 def wire(graph: Graph, name: str, results: Mapping[str, NodeResult], request: RunRequest) -> list[NodeLaunch]:

@@ -13,12 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from assay.catalog import datasets, executions, gates, models, pipelines, promotion, verdicts
+from assay.catalog import datasets, executions, gates, governance, models, pipelines, promotion, verdicts
 from assay.catalog.tables import PipelineRun
 from assay.engine.graph import Graph, build_graph
 from assay.engine.scheduler import Driver
-from assay.engine.wiring import RunRequest, catalog_references, check_request
-from assay.errors import Conflict, InvalidRequest, NotFound, PermissionDenied, SpecError, closest
+from assay.engine.wiring import RunRequest, catalog_references, check_request, given_input_notes
+from assay.errors import Conflict, InvalidRequest, NotFound, SpecError, closest
 from assay.executors.local import LocalExecutor, NodeLineCallback
 from assay.runtime import Runtime
 from assay.spec import check_text, load_spec
@@ -60,16 +60,18 @@ def start_run(runtime: Runtime, pipeline_name: str, request: RunRequest, options
     check_request(graph, request)
     _check_references(runtime, graph, request)
     reuse = graph.pipeline.reuse_executions if options.reuse is None else options.reuse
-    # What lint warns about this pipeline (an edge that delivers nothing…) goes on the run too.
+    # What lint warns about this pipeline (an edge that delivers nothing…) goes on the run too,
+    # and so does each --input that joins the files an edge delivers.
     warnings = [
         f"valohai.yaml:{p.line}: {p.message}"
         for p in spec.pipeline_findings.get(pipeline_name, ())
         if p.severity == "warning"
-    ]
+    ] + given_input_notes(graph, request)
     with runtime.catalog.transaction() as session:
         run = pipelines.create_run(
             session, project_id=runtime.project_id, pipeline=pipeline_name, nodes=list(graph.order),
-            spec_text=spec_path.read_text(encoding="utf-8"), request={**request.to_json(), "reuse": reuse},
+            spec_text=spec_path.read_text(encoding="utf-8"),
+            request={**request.recorded(runtime.secrets), "reuse": reuse},
             actor=runtime.actor, warnings=warnings,
         )  # fmt: skip
     options.on_event(f"pipeline run #{run.counter} of {pipeline_name!r} started")
@@ -124,16 +126,11 @@ def decide(
             f"pipeline run #{run.counter} is already {run.status}; its gates can no longer be decided",
             hint=f"`assay pipeline show {run.counter}` shows how it ended",
         )
-    if (
-        options.settings.require_different_approver
-        and decision == gates.APPROVED
-        and run.created_by == runtime.actor
-    ):
-        raise PermissionDenied(
-            f"{runtime.actor} started pipeline run #{run.counter} and may not approve it "
-            "(assay.yaml: approvals.require-different-approver)",
-            hint="ask another reviewer, who sets ASSAY_USER or runs as themselves",
-        )
+    if decision == gates.APPROVED:  # the same rule, and identities, as `assay models approve`
+        governance.check_different_approver(
+            options.settings.require_different_approver, runtime.actor,
+            [(f"started pipeline run #{run.counter}", run.created_by)], "approve",
+        )  # fmt: skip
     graph = _graph(run)
     with runtime.catalog.transaction() as session:
         evidence = _evidence(session, run, graph, node)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -143,19 +144,37 @@ def vh_variables(
     return variables
 
 
-def process_environment(
-    vh: Mapping[str, str], environment: Environment, layer: Path, step_env: Mapping[str, str]
-) -> dict[str, str]:
-    """The command's environment: the host's, the step's variables, ``VH_*``, and its Python.
+#: host variables every step sees: who and where it runs, its locale and terminal
+BASE_VARIABLES = ("HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TERM", "SHELL")
 
+
+def process_environment(
+    vh: Mapping[str, str],
+    environment: Environment,
+    layer: Path,
+    step_env: Mapping[str, str],
+    *,
+    passed: tuple[str, ...] = (),
+    scratch: str | None = None,
+) -> dict[str, str]:
+    """The command's environment, built from nothing: never the whole host's.
+
+    ``HOME``/``USER``/locale (``LANG``, ``LC_*``)/``TZ``/``TERM`` of the host, the host
+    variables ``assay.yaml`` lets through (``environment.pass``: names or globs), the step's
+    variables, ``VH_*``, ``TMPDIR`` (the execution's scratch space), and its Python:
     ``VIRTUAL_ENV`` and the front of ``PATH`` are the execution's own layer over its image's
-    environment (``runtime/envs.py``); ``PYTHONHOME``/``PYTHONPATH`` of the host are dropped so
-    nothing of Assay's own environment shows through.
+    environment (``runtime/envs.py``). Nothing of Assay's own configuration (a catalog URL with
+    its password, say) reaches a step unless it is let through by name.
     """
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHOME", "PYTHONPATH", "VIRTUAL_ENV")}
+    host = os.environ
+    env = {k: v for k, v in host.items() if k in BASE_VARIABLES or k.startswith("LC_")}
+    if passed:
+        env.update({k: v for k, v in host.items() if any(fnmatch.fnmatchcase(k, p) for p in passed)})
     env.update(step_env)
     env.update(vh)
+    if scratch is not None:
+        env["TMPDIR"] = scratch
     env["VIRTUAL_ENV"] = str(layer)
-    env["PATH"] = envs.search_path(environment, layer, os.environ.get("PATH", os.defpath))
+    env["PATH"] = envs.search_path(environment, layer, host.get("PATH", os.defpath))
     env["PYTHONUNBUFFERED"] = "1"
     return env

@@ -16,23 +16,27 @@ Order of work, chosen so that bad input changes nothing and a crash leaves a rec
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from assay.catalog import executions, reuses
+from assay.catalog import drivers, executions, reuses
 from assay.catalog.tables import Execution, new_id
+from assay.engine import lease
 from assay.engine.conditions import condition_holds
-from assay.errors import AssayError
-from assay.runtime import contract, envs, inputs, layout, process, provenance, reuse
+from assay.errors import AssayError, Interrupted
+from assay.runtime import contract, envs, images, inputs, layout, leftovers, process, provenance, reuse
 from assay.runtime.contract import Paths, PipelineContext
 from assay.runtime.finish import Ending, ExecutionResult, OutputRecord, finish, reused_result
 from assay.runtime.images import Environment
 from assay.runtime.outputs import collect_outputs
 from assay.runtime.runtime import Runtime
-from assay.runtime.sandbox import VALOHAI
+from assay.runtime.sandbox import VALOHAI, Confinement
+from assay.runtime.stopping import ExecutionStop
 from assay.spec.model import Step
 from assay.spec.parameters import resolve_parameters
+from assay.spec.secrets import Secrets
 
 __all__ = ["ExecutionRequest", "ExecutionResult", "OutputRecord", "Runtime", "run_execution"]
 
@@ -52,8 +56,8 @@ class ExecutionRequest:
     pipeline: PipelineContext | None = None
     #: hand back an earlier execution with the same reuse key instead of running
     reuse: bool = False
-    #: polled while the command runs; True stops it (status ``stopped``)
-    should_stop: Callable[[], bool] | None = None
+    #: polled while the command runs; True, or why as text, stops it (status ``stopped``)
+    should_stop: Callable[[], bool | str] | None = None
     on_line: process.LogCallback | None = None  # instead of the runtime's
 
 
@@ -69,6 +73,12 @@ class _Prepared:
     note: str | None
     git: dict[str, Any]
     facts: dict[str, Any]
+    secrets: Secrets
+    command: str  # the script as recorded: secret values shown as ***
+
+    @property
+    def recorded_values(self) -> dict[str, Any]:
+        return self.secrets.masked(self.values)
 
 
 def run_execution(request: ExecutionRequest, runtime: Runtime) -> ExecutionResult:
@@ -79,16 +89,21 @@ def run_execution(request: ExecutionRequest, runtime: Runtime) -> ExecutionResul
     )
     script = step.build_script(values)
     env_values = contract.environment_variables(step, request.environment_variables)
+    secrets = runtime.secrets
+    command = _recorded_command(step, values, script, secrets)
     with runtime.catalog.read() as session:
         plan = inputs.plan_inputs(
             step, request.inputs, values, base_dir=runtime.project.root,
             session=session, project_id=runtime.project_id,
         )  # fmt: skip
-    fetched = inputs.fetch_inputs(plan, store=runtime.store, cache_dir=runtime.project.cache_dir)
+    fetched = inputs.fetch_inputs(
+        plan, store=runtime.store, cache_dir=runtime.project.cache_dir, on_warning=runtime.warn_once
+    )
     files = {name: [(source.name, blob.sha256) for source, blob in found] for name, found in fetched.items()}
     environment = runtime.environment(step.image)
     code.take()
-    facts = reuse.facts(step, script, values, files, code.git, env_values, environment.key)
+    facts = reuse.facts(step, command, secrets.for_facts(values), files, code.git,
+                        secrets.for_facts(env_values), environment.key)  # fmt: skip
     note = None
     if request.reuse:
         place = None if request.pipeline is None else request.pipeline.place
@@ -100,7 +115,9 @@ def run_execution(request: ExecutionRequest, runtime: Runtime) -> ExecutionResul
                     return reused_result(session, choice.execution, choice.note)
         note = decision.note
 
-    prepared = _Prepared(values, script, env_values, environment, files, note, code.git, facts)
+    prepared = _Prepared(
+        values, script, env_values, environment, files, note, code.git, facts, secrets, command
+    )
     folder = layout.ExecutionLayout(runtime.project.executions_dir / new_id())
     try:
         folder = runtime.folders.take(folder.root.name)  # made ahead, with the run's code
@@ -111,33 +128,38 @@ def run_execution(request: ExecutionRequest, runtime: Runtime) -> ExecutionResul
     with runtime.catalog.transaction() as session:
         staged = inputs.record_input_datums(session, fetched, runtime.project_id)
         execution = executions.create_execution(
-            session, project_id=runtime.project_id, step=step.name, image=step.image, command=script,
-            parameters=values, inputs=_inputs_summary(staged), execution_dir=str(folder.root),
+            session, project_id=runtime.project_id, step=step.name, image=step.image, command=command,
+            parameters=prepared.recorded_values, inputs=_inputs_summary(staged),
+            execution_dir=str(folder.root),
             actor=runtime.actor, execution_id=folder.root.name, log_path=str(folder.log),
             pipeline=None if request.pipeline is None else executions.PipelinePlace(
                 request.pipeline.run_id, request.pipeline.node, request.pipeline.attempt,
                 request.pipeline.index),
         )  # fmt: skip
         executions.record_inputs(session, execution, _input_rows(staged))
+        drivers.record_driver(session, execution, lease.identity(), runtime.actor)
     try:
         return _run_started(request, runtime, execution, folder, staged, prepared)
-    except Exception as exc:
+    except (Exception, KeyboardInterrupt) as exc:
         with runtime.catalog.read() as session:
             status = executions.status_of(session, execution.id)
         if status in (executions.CREATED, executions.STARTED):
-            reason = f"internal error: {type(exc).__name__}: {exc}"
-            finish(
-                runtime,
-                execution,
-                Ending(executions.ERROR, reason, environment=_record(runtime, step, prepared)),
-            )
+            if isinstance(exc, KeyboardInterrupt):  # a signal outside the command: end what it left
+                leftovers.end([execution.id])
+                ending = Ending(executions.STOPPED, Interrupted.of(exc).reason)
+            else:
+                ending = Ending(executions.ERROR, f"internal error: {type(exc).__name__}: {exc}")
+            finish(runtime, execution, replace(ending, environment=_record(runtime, step, prepared)))
             runtime.folders.discard(folder)
+        if isinstance(exc, Interrupted):
+            exc.noting(execution.counter, _place_name(request))
         raise
 
 
 def _lay_out(folder: layout.ExecutionLayout, runtime: Runtime, prepared: _Prepared) -> None:
     """Fill the execution's folder (made with its code) with what does not name its number."""
-    inputs.place_inputs(prepared.files, folder.inputs, runtime.store)
+    inputs.place_inputs(prepared.files, folder.inputs, runtime.store, link=runtime.sandbox.private)
+    folder.scratch.mkdir(exist_ok=True)
     folder.write_config("parameters", dict(prepared.values))
     folder.write_config("baseline", runtime.baseline())
     if prepared.script.startswith("#!"):  # the script names its own interpreter
@@ -169,26 +191,43 @@ def _run_started(
     runtime.lineage.started(runtime, execution, request.pipeline, staged)
     argv = [str(folder.script)] if prepared.script.startswith("#!") else ["/bin/sh", "-c", prepared.script]
     layer = runtime.layers.take(image)  # the execution's own Python layer (runtime/envs.py)
+    private = runtime.sandbox.private
     try:
         outcome = process.run_process(
-            runtime.sandbox.wrap(argv, folder.valohai, read_only=(image.path,)),
+            runtime.sandbox.wrap(argv, folder.valohai, _confinement(runtime, folder, image, layer)),
             cwd=folder.repository,
-            env=contract.process_environment(vh, image, layer, prepared.env_values),
+            env=contract.process_environment(
+                vh,
+                image,
+                layer,
+                prepared.env_values,
+                passed=runtime.settings.pass_environment,
+                scratch="/tmp" if private else str(folder.scratch),  # noqa: S108 - the execution's own
+            ),
             log_path=folder.log,
             on_line=request.on_line or runtime.on_line,
+            redact=prepared.secrets.redactor(prepared.values, prepared.env_values) or None,
             limits=process.Limits(
                 time_limit=step.time_limit,
                 no_output_timeout=step.no_output_timeout,
-                should_stop=request.should_stop,
+                should_stop=ExecutionStop(runtime.catalog, execution, request.should_stop),
                 stop_condition=_stop_condition(step),
             ),
         )
         own = envs.installed_in_layer(image, layer)
     finally:
+        survivors = leftovers.end([execution.id])  # the check: nothing of it runs any more
         runtime.layers.give_back(image, layer)
+    _scrub(folder, prepared)
     collected = collect_outputs(
-        folder.outputs, runtime.store, folder.valohai if runtime.sandbox.private else None
-    )
+        folder.outputs, runtime.store, folder.valohai if private else None,
+        exclusive=private and not survivors,
+    )  # fmt: skip
+    if survivors:
+        collected.problems.append(
+            f"{len(survivors)} process(es) of this execution could not be ended (pids "
+            f"{', '.join(map(str, survivors))}); its outputs were copied, not moved, into the store"
+        )
     status, message = _status(outcome, step)
     hint = envs.missing_module_hint(step.image, outcome.tail) if status == executions.ERROR else None
     message = f"{message}; {hint}" if hint else message
@@ -204,8 +243,8 @@ def _run_started(
     latest: dict[str, Any] = {}
     for _, data in outcome.metadata:
         latest.update(data)
-    if outcome.interrupted:
-        raise KeyboardInterrupt
+    if outcome.interrupted:  # recorded `stopped`: now the signal goes on
+        raise (outcome.interruption or Interrupted()).noting(execution.counter, _place_name(request))
     return ExecutionResult(
         execution_id=execution.id,
         counter=execution.counter,
@@ -219,7 +258,7 @@ def _run_started(
         log_tail=tuple(outcome.tail),
         parameters=MappingProxyType(prepared.values),
         inputs=MappingProxyType({name: tuple(f.datum_id for f in found) for name, found in staged.items()}),
-        environment_variables=MappingProxyType(prepared.env_values),
+        environment_variables=MappingProxyType(prepared.env_values),  # in memory only: edges need them
         reuse_note=prepared.note,
         input_files=MappingProxyType(
             {name: tuple((f.name, f.datum_id) for f in found) for name, found in staged.items()}
@@ -230,7 +269,14 @@ def _run_started(
 def _inputs_summary(staged: Mapping[str, list[inputs.StagedFile]]) -> dict[str, Any]:
     return {
         name: [
-            {"name": f.name, "uri": f.uri, "datum_id": f.datum_id, "sha256": f.sha256, "size": f.size}
+            {
+                "name": f.name,
+                "uri": f.uri,
+                "datum_id": f.datum_id,
+                "sha256": f.sha256,
+                "size": f.size,
+                **({"http": dict(f.http)} if f.http else {}),  # how it was fetched: downloads.py
+            }
             for f in files
         ]
         for name, files in staged.items()
@@ -251,8 +297,54 @@ def _record(runtime: Runtime, step: Step, prepared: _Prepared) -> dict[str, Any]
         project_root=runtime.project.root, git=prepared.git, image=step.image,
         sandbox=runtime.sandbox.mode, environment=prepared.environment,
     )  # fmt: skip
-    record["variables"] = dict(prepared.env_values)
+    secrets = prepared.secrets
+    record["variables"] = secrets.masked(prepared.env_values)
+    found = {**secrets.digests(prepared.values), **secrets.digests(prepared.env_values)}
+    if found:
+        record["secrets"] = found  # name → digest: which secrets it ran with, never their values
     return record
+
+
+def _recorded_command(step: Step, values: dict[str, Any], script: str, secrets: Secrets) -> str:
+    """The script as the catalog keeps it: built with ``***`` for each secret parameter."""
+    if not secrets.digests(values):
+        return script
+    try:
+        return step.build_script(secrets.masked(values))
+    except AssayError:
+        return secrets.redactor(values)(script)
+
+
+def _scrub(folder: layout.ExecutionLayout, prepared: _Prepared) -> None:
+    """After the command ended: no file left in its folder holds a secret's value."""
+    if not prepared.secrets.digests(prepared.values):
+        return
+    folder.write_config("parameters", prepared.recorded_values)
+    if folder.script.exists():
+        folder.script.write_text(prepared.command)
+
+
+def _confinement(
+    runtime: Runtime, folder: layout.ExecutionLayout, image: Environment, layer: Path
+) -> Confinement:
+    """What of the host the execution must not see (Assay's state) and what it sees again."""
+    project = runtime.project
+    hidden = [project.state_dir, images.cache_root()]
+    if not project.store_root.is_relative_to(project.state_dir):
+        hidden.append(project.store_root)
+    files: list[Path] = []
+    database = runtime.catalog.engine.url.database if runtime.catalog.dialect == "sqlite" else None
+    if database and database != ":memory:" and not Path(database).is_relative_to(project.state_dir):
+        files = [Path(database + suffix) for suffix in ("", "-wal", "-shm")]
+    return Confinement(
+        hidden=tuple(hidden), hidden_files=tuple(files), read_only=(image.path,), writable=(layer,),
+        scratch=folder.scratch,
+    )  # fmt: skip
+
+
+def _place_name(request: ExecutionRequest) -> str:
+    """How the CLI names an execution it stopped: its node in a pipeline, else its step."""
+    return request.pipeline.node if request.pipeline is not None else request.step.name
 
 
 def _stop_condition(step: Step) -> process.StopCondition | None:
@@ -265,9 +357,9 @@ def _stop_condition(step: Step) -> process.StopCondition | None:
 
 def _status(outcome: process.ProcessOutcome, step: Step) -> tuple[str, str | None]:
     if outcome.interrupted:
-        return executions.STOPPED, "stopped by the user"
+        return executions.STOPPED, outcome.stop_reason or "stopped by the user"
     if outcome.stopped:
-        return executions.STOPPED, "stopped"
+        return executions.STOPPED, outcome.stop_reason or "stopped"
     if outcome.condition_met:
         return executions.COMPLETED, f"stopped early: stop-condition {step.stop_condition!r} was met"
     if outcome.silent_for is not None:

@@ -1,8 +1,9 @@
 """Inputs by URI → files in ``inputs/<name>/``, each one a datum, placed read-only by link.
 
 Accepted URIs: a local path (relative to the project; globs with ``*``, ``?``, ``**``; a
-folder means every file under it), ``file://``, ``http(s)://`` (downloaded once into
-``.assay/cache/http``), ``datum://<id>``, ``datum://<alias>``, and the files of a model or
+folder means every file under it), ``file://``, ``http(s)://`` (cached in
+``.assay/cache/http`` and revalidated on every use: runtime/downloads.py), ``datum://<id>``,
+``datum://<alias>``, and the files of a model or
 dataset version: ``model://NAME/VERSION|ALIAS|latest``, ``dataset://NAME/VERSION|ALIAS|latest``
 (recorded under the version they resolved to, never the alias). ``{parameter:NAME}`` inside
 a URI is replaced by that parameter's value.
@@ -20,13 +21,10 @@ Resolution runs in three phases so that bad input changes nothing:
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import glob
-import hashlib
 import os
 import re
-import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -37,6 +35,8 @@ from sqlalchemy.orm import Session
 from assay.artifacts import ArtifactStore, Blob
 from assay.catalog import datasets, datums, models
 from assay.errors import AssayError, InvalidRequest, NotFound
+from assay.project import STATE_DIR
+from assay.runtime import downloads
 from assay.spec.model import Input, Step
 
 _PARAMETER = re.compile(r"\{parameter:([^{}]+)\}")
@@ -57,6 +57,8 @@ class Source:
     sha256: str | None = None
     #: the datum's file metadata, when the datum was looked up already
     metadata: Mapping[str, Any] | None = None
+    #: how an http(s) file was fetched (``downloads.Fetched``), set by ``fetch_inputs``
+    http: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,22 @@ class StagedFile:
     size: int
     datum_id: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    http: Mapping[str, Any] | None = None  # how an http(s) file was fetched, for the record
+
+
+def command_line_uri(name: str, uri: str, cwd: Path) -> str:
+    """The URI of ``--input NAME=URI`` as typed: a relative path is relative to ``cwd``.
+
+    An empty one is refused: it would name ``cwd`` itself, and so every file under it.
+    """
+    if not uri.strip():
+        raise InvalidRequest(
+            f"--input {name}= names no file",
+            hint=f"give --input {name}=PATH (or a URI), or leave --input {name} out for its default",
+        )
+    if "://" in uri or Path(uri).is_absolute():
+        return uri
+    return str(cwd / uri)
 
 
 def plan_inputs(
@@ -212,16 +230,58 @@ def _local(path_text: str, uri: str, spec_input: Input, base_dir: Path) -> list[
         )
         if not matches:
             raise InvalidRequest(f"{uri!r} matches no file")
+        _check_local(uri, matches, base_dir)
         root = base / _wildcard_root(Path(pattern))
         return [_local_source(str(m), m, root, spec_input, base_dir) for m in matches]
     if path.is_dir():
+        state = (base_dir / STATE_DIR).resolve()
+        if state.is_dir() and state.is_relative_to(path.resolve()):
+            raise InvalidRequest(
+                f"{uri!r} holds Assay's own state ({STATE_DIR}/): name the folders or files in it "
+                "to give instead, or a glob (a glob leaves hidden folders out)"
+            )
         files = sorted(p for p in path.rglob("*") if p.is_file())
         if not files:
             raise InvalidRequest(f"{uri!r} is an empty folder")
+        _check_local(uri, files, base_dir)
         return [_local_source(str(f), f, path, spec_input, base_dir) for f in files]
     if path.is_file():
+        _check_local(uri, [path], base_dir)
         return [_local_source(uri, path, path.parent, spec_input, base_dir)]
     raise InvalidRequest(f"{uri!r}: no such file or folder ({path})")
+
+
+def not_utf8_name(text: str) -> str | None:
+    """``None`` if ``text`` (a file name, as ``os`` decodes it) is UTF-8; else ``text`` with its
+    other bytes shown as escapes (``b"caf\\xe9.txt"`` → ``caf\\xe9.txt``), to name the file.
+
+    Such a name cannot be recorded (the catalog and every JSON file Assay writes hold text)."""
+    try:
+        text.encode("utf-8")
+        return None
+    except UnicodeEncodeError:
+        pass
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that no byte decoded to
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _check_local(uri: str, files: Sequence[Path], base_dir: Path) -> None:
+    """Refuse files whose names cannot be recorded, and files of Assay's own state."""
+    bad = [shown for shown in map(not_utf8_name, map(str, files)) if shown is not None]
+    if bad:
+        more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
+        raise InvalidRequest(
+            f"{uri!r}: these file names are not UTF-8, and names are recorded as text: "
+            f"{', '.join(bad[:10])}{more}; rename them (or leave them out with a glob)"
+        )
+    state = (base_dir / STATE_DIR).resolve()
+    if any(f.resolve().is_relative_to(state) for f in files):
+        raise InvalidRequest(
+            f"{uri!r} names files of Assay's own state ({STATE_DIR}/); give an execution's "
+            "outputs as datum://ID (`assay executions outputs N` lists them)"
+        )
 
 
 def _wildcard_root(path: Path) -> Path:
@@ -296,9 +356,16 @@ def _inside(name: str) -> bool:
 
 
 def fetch_inputs(
-    plan: Mapping[str, list[Source]], *, store: ArtifactStore, cache_dir: Path
+    plan: Mapping[str, list[Source]],
+    *,
+    store: ArtifactStore,
+    cache_dir: Path,
+    on_warning: Callable[[str], None] | None = None,
 ) -> dict[str, list[tuple[Source, Blob]]]:
-    """Download, store and verify every planned file. Bytes only: no database writes."""
+    """Download, store and verify every planned file. Bytes only: no database writes.
+
+    An http(s) file comes back with how it was fetched in its ``Source.http``; ``on_warning``
+    hears when a cached copy is used because its server could not be reached."""
     fetched: dict[str, list[tuple[Source, Blob]]] = {}
     for input_name, sources in plan.items():
         files = fetched.setdefault(input_name, [])
@@ -307,8 +374,13 @@ def fetch_inputs(
                 path = store.verify(source.sha256)
                 files.append((source, Blob(source.sha256, path.stat().st_size)))
                 continue
-            local = source.path if source.path is not None else _download(str(source.url), cache_dir)
-            files.append((source, store.put(local)))
+            if source.path is not None:
+                files.append((source, store.put(source.path)))
+                continue
+            blob, fetched_now = downloads.fetch_url(
+                str(source.url), store=store, cache_dir=cache_dir, on_warning=on_warning
+            )
+            files.append((dataclasses.replace(source, http=fetched_now.as_json()), blob))
     return fetched
 
 
@@ -336,51 +408,24 @@ def record_input_datums(
                     )
                 datum_id, metadata = datum.id, dict(datum.file_metadata)
             rows.append(
-                StagedFile(input_name, source.name, source.uri, blob.sha256, blob.size, datum_id, metadata)
-            )
+                StagedFile(input_name, source.name, source.uri, blob.sha256, blob.size, datum_id, metadata,
+                           source.http)
+            )  # fmt: skip
     return staged
 
 
-def _download(url: str, cache_dir: Path) -> Path:
-    import httpx
-
-    folder = cache_dir / "http"
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / hashlib.sha256(url.encode()).hexdigest()
-    if target.is_file():
-        return target
-    # One download per URL at a time (parallel executions may want the same file), each into
-    # a file of its own that becomes the cache entry only when complete.
-    with open(target.with_suffix(".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if target.is_file():
-            return target
-        handle, name = tempfile.mkstemp(dir=folder, suffix=".part")
-        partial = Path(name)
-        try:
-            with (
-                os.fdopen(handle, "wb") as out,
-                httpx.stream("GET", url, follow_redirects=True, timeout=60.0) as r,
-            ):
-                r.raise_for_status()
-                for chunk in r.iter_bytes(1 << 20):
-                    out.write(chunk)
-        except httpx.HTTPError as exc:
-            partial.unlink(missing_ok=True)
-            raise InvalidRequest(
-                f"downloading {url} failed: {exc}", hint="check the URL, or give a local copy"
-            ) from exc
-        partial.replace(target)
-    return target
-
-
 def place_inputs(
-    files: Mapping[str, Sequence[tuple[str, str]]], inputs_dir: Path, store: ArtifactStore
+    files: Mapping[str, Sequence[tuple[str, str]]],
+    inputs_dir: Path,
+    store: ArtifactStore,
+    *,
+    link: bool = True,
 ) -> None:
     """Link every fetched file — (name, sha256) per input — into ``inputs_dir/<input>/<name>``
-    (its bytes were verified in ``fetch_inputs``)."""
+    (its bytes were verified in ``fetch_inputs``). ``link=False`` without a sandbox, where
+    nothing keeps a step from writing to its inputs: each is a reflink or a copy then."""
     for input_name, found in files.items():
         folder = inputs_dir / input_name
         folder.mkdir(exist_ok=True)
         for name, sha256 in found:
-            store.materialize(sha256, folder / name, verify=False)
+            store.materialize(sha256, folder / name, verify=False, link=link)

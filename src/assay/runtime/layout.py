@@ -12,7 +12,8 @@
         log.txt                  stdout and stderr, as they came
 
 After the run, ``repository/`` and ``inputs/`` are removed (copies and links of things
-recorded elsewhere); ``outputs/`` stays, its files hard-linked to the store's blobs. The
+recorded elsewhere), and so is ``tmp/`` (the execution's ``/tmp``); the output files recorded
+were moved into the store (or copied, when a process of the execution might still write). The
 execution's Python layer is not here: it comes from the runtime's pool (``runtime/envs.py``).
 """
 
@@ -65,6 +66,11 @@ class ExecutionLayout:
         return self.valohai / "config"
 
     @property
+    def scratch(self) -> Path:
+        """Seen as ``/tmp`` in the sandbox (``TMPDIR`` without one); removed with the folder."""
+        return self.root / "tmp"
+
+    @property
     def log(self) -> Path:
         return self.root / "log.txt"
 
@@ -91,7 +97,7 @@ class ExecutionLayout:
 
     def clean_up(self) -> None:
         """Drop what is only needed while running: the repository snapshot and the input links."""
-        for folder in (self.repository, self.inputs):
+        for folder in (self.repository, self.inputs, self.scratch):
             shutil.rmtree(folder, ignore_errors=True)
 
 

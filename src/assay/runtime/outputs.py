@@ -42,9 +42,14 @@ class CollectedOutputs:
 
 
 def collect_outputs(
-    outputs_dir: Path, store: ArtifactStore, sandbox_root: Path | None = None
+    outputs_dir: Path, store: ArtifactStore, sandbox_root: Path | None = None, *, exclusive: bool = False
 ) -> CollectedOutputs:
-    """Store every output file. ``sandbox_root``: the folder the command saw as ``/valohai``."""
+    """Store every output file. ``sandbox_root``: the folder the command saw as ``/valohai``.
+
+    ``exclusive``: every process of the execution is known to have ended, so nothing can write
+    to its outputs any more; they are moved into the store. Otherwise each is copied (hashed
+    after copying), so a process left behind cannot change a stored byte.
+    """
     collected = CollectedOutputs()
     if outputs_dir.is_symlink() or not outputs_dir.is_dir():
         collected.problems.append("outputs/ was replaced (by a symlink or a file); nothing was collected")
@@ -62,9 +67,9 @@ def collect_outputs(
     for name in data_names:
         path = paths[name]
         try:
-            # Only a file nobody else links to becomes part of the store: a hard link the
+            # Only a file nobody else links to is moved into the store: a hard link the
             # command made to a file elsewhere is copied, so that file stays its owner's.
-            adopt = not path.is_symlink() and path.lstat().st_nlink == 1
+            adopt = exclusive and not path.is_symlink() and path.lstat().st_nlink == 1
             blob = store.put(path, adopt=adopt)
         except OSError as exc:
             collected.problems.append(f"output {name}: could not be stored: {exc}")

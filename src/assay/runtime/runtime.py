@@ -11,7 +11,7 @@ from typing import Any
 
 from assay.artifacts import ArtifactStore
 from assay.catalog import Catalog, baselines
-from assay.catalog.projects import ensure_project
+from assay.catalog.projects import resolve_project
 from assay.errors import InvalidRequest
 from assay.project import Project
 from assay.runtime import envs, layout, process
@@ -19,6 +19,7 @@ from assay.runtime.folders import FolderFactory, sweep_spares
 from assay.runtime.images import Environment
 from assay.runtime.openlineage import LineageEmitter
 from assay.runtime.sandbox import NO_SANDBOX_WARNING, Sandbox
+from assay.spec.secrets import Secrets
 from assay.spec.settings import Settings
 
 
@@ -54,9 +55,16 @@ class Runtime:
     @property
     def project_id(self) -> str:
         if self._project_id is None:
-            with self.catalog.transaction() as session:
-                self._project_id = ensure_project(session, self.project.name).id
+            resolved = resolve_project(self.catalog, self.project)
+            if resolved.note is not None:
+                self.warn_once(resolved.note)
+            self._project_id = resolved.id
         return self._project_id
+
+    @property
+    def secrets(self) -> Secrets:
+        """Which parameter and variable names are secret here, and the project's digest salt."""
+        return Secrets(salt=self.project_id, marked=self.settings.secrets)
 
     def environment(self, image: str) -> Environment:
         """The built environment of ``image`` (built on first use); its notes are said once."""

@@ -7,7 +7,7 @@ Optional, beside ``valohai.yaml``. Every key is optional::
       retries: 2                   # attempts after the first for nodes with `on-error: retry`
       slots: 4                     # executions at once (default: CPU count)
     approvals:
-      require-different-approver: true   # the person who started a run may not approve it
+      require-different-approver: true   # who started a run (or made a version) may not approve it
     models:
       baseline-alias: production   # `baseline.<metric>` in conditions: this alias's version
       baseline-model: summarizer   # …of this model (default: the one model holding the alias)
@@ -22,6 +22,9 @@ Optional, beside ``valohai.yaml``. Every key is optional::
       path: lineage/events.jsonl   # file: one event a line (default .assay/openlineage/events.jsonl)
       namespace: summarizer        # the jobs' namespace (default: the project's name)
       # transport: http takes url: (required), endpoint: (api/v1/lineage), timeout: (5 seconds)
+    environment:
+      pass: [CUDA_VISIBLE_DEVICES, "AWS_*"]   # host variables a step sees (names or globs)
+    secrets: [hf_read, MY_DSN]     # also secret, beside names with token/password/secret/key
 """
 
 from __future__ import annotations
@@ -91,6 +94,10 @@ class Settings:
     promote_alias: str | None = "production"
     openlineage: OpenLineageSettings | None = None  # None: assay.yaml says nothing
     images: Mapping[str, ImageDeclaration] = field(default_factory=lambda: MappingProxyType({}))
+    #: ``environment.pass``: host variables (names or fnmatch globs) a step's process sees
+    pass_environment: tuple[str, ...] = ()
+    #: ``secrets``: parameter and variable names whose values are secret (spec/secrets.py)
+    secrets: frozenset[str] = frozenset()
 
 
 def load_settings(folder: Path) -> Settings:
@@ -129,8 +136,20 @@ def _check(data: Any, source: SourceMap, problems: list[Problem]) -> dict[str, A
         if key == "images":
             values["images"] = MappingProxyType(_images(value, source, problems))
             continue
+        if key == "secrets":
+            values["secrets"] = frozenset(_names(value, (key,), source, problems))
+            continue
+        if key == "environment":
+            if not isinstance(value, dict) or set(value) - {"pass"}:
+                message = "environment must be a mapping with one key, pass: [NAME or glob, ...]"
+                problems.append(source.problem((key,), "error", message))
+            else:
+                values["pass_environment"] = tuple(
+                    _names(value.get("pass", []), (key, "pass"), source, problems)
+                )
+            continue
         if key not in _SCHEMA:
-            known = ", ".join(["project", *_SCHEMA, "images", "openlineage"])
+            known = ", ".join(["project", *_SCHEMA, "images", "openlineage", "environment", "secrets"])
             problems.append(source.problem((key,), "error", f"unknown setting {key!r} (known: {known})"))
             continue
         if not isinstance(value, dict):
@@ -158,6 +177,15 @@ def _check(data: Any, source: SourceMap, problems: list[Problem]) -> dict[str, A
             else:
                 values[name.replace("-", "_")] = item
     return values
+
+
+def _names(value: Any, where: tuple[str, ...], source: SourceMap, problems: list[Problem]) -> list[str]:
+    """A list of names (variable names, parameter names, globs), or [] after a problem."""
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        message = f"{'.'.join(where)} must be a list of names"
+        problems.append(source.problem(where, "error", message))
+        return []
+    return [v.strip() for v in value]
 
 
 def _openlineage(value: Any, source: SourceMap, problems: list[Problem]) -> OpenLineageSettings | None:
