@@ -58,8 +58,10 @@ check: $(STAMP)
 	$(BIN)/ruff check src tests bench examples
 	$(BIN)/mypy
 
+# Three workers on two cores: most tests wait on real subprocesses. A file stays on one worker
+# (its module fixtures are built once).
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 3 --dist loadfile
 
 bench: $(STAMP) sandbox bytecode
 	$(BIN)/python bench/overhead.py

@@ -22,6 +22,11 @@ from assay.runtime import Runtime, Sandbox, choose_sandbox
 
 PG_URL = os.environ.get("ASSAY_TEST_DATABASE_URL")
 
+# NOTE: the CLI's consoles read COLUMNS when they are made, which is when assay.cli.context is
+# first imported — at collection in one run, in a test in another. Wide from the start, so that
+# no test depends on which came first (the `cli` fixture sets it too).
+os.environ["COLUMNS"] = "200"
+
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
