@@ -175,8 +175,10 @@ def test_read_commands_return_while_another_process_holds_a_write_transaction(
         assert read("lineage", "affected", datum) is not None
         # a folder the catalog has never seen reads nothing, and records nothing, without waiting
         assert read("executions", "list", folder=newcomer.root) == []
-    slow = {command: round(seconds, 2) for command, seconds in timings.items() if seconds >= DEADLINE / 2}
-    assert not slow, f"read commands that waited: {slow}"
+    # NOTE: a read that waited for the lock would wait until it is released (120 s) or until the
+    # busy timeout (30 s) fails it: past DEADLINE either way. Within it, the time is the CLI's
+    # start-up, which a loaded machine (the demo's training on the other workers) stretches.
+    assert all(seconds < DEADLINE for seconds in timings.values()), timings
 
 
 def test_executions_show_gives_the_latest_value_of_each_key(

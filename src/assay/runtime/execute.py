@@ -216,7 +216,9 @@ def _run_started(
         )
         own = envs.installed_in_layer(image, layer)
     finally:
-        survivors = leftovers.end([execution.id])  # the check: nothing of it runs any more
+        # The check that nothing of it runs any more. In a sandbox it is its PID namespace: the
+        # kernel reports the namespace's first process ended only after every other one has.
+        survivors = [] if private else leftovers.end([execution.id])
         runtime.layers.give_back(image, layer)
     _scrub(folder, prepared)
     collected = collect_outputs(
