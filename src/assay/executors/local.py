@@ -9,13 +9,12 @@ import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 from types import MappingProxyType
 
 from assay.engine.scheduler import LaunchContext, LaunchOutcome
 from assay.engine.wiring import NodeLaunch, NodeResult
 from assay.errors import AssayError
-from assay.runtime import ExecutionRequest, Runtime, run_execution
+from assay.runtime import ExecutionRequest, Runtime, leftovers, run_execution
 from assay.runtime.contract import PipelineContext
 from assay.runtime.finish import ExecutionResult
 
@@ -91,15 +90,9 @@ class LocalExecutor:
 
     def reap(self, execution_ids: list[str]) -> None:
         """Kill processes still running for these executions, then delete their folders."""
-        wanted = {f"VH_EXECUTION_ID={i}".encode() for i in execution_ids}
-        for pid in _processes():
-            try:
-                environ = set(Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"))
-            except OSError:
-                continue
-            if environ & wanted:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(os.getpgid(pid), signal.SIGKILL)
+        for pid in leftovers.find(execution_ids):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(os.getpgid(pid), signal.SIGKILL)
         for execution_id in execution_ids:
             shutil.rmtree(self.runtime.project.executions_dir / execution_id, ignore_errors=True)
 
@@ -116,11 +109,3 @@ def node_result_of(result: ExecutionResult) -> NodeResult:
         inputs=MappingProxyType(dict(result.input_files)),
         environment=MappingProxyType(dict(result.environment_variables)),
     )
-
-
-def _processes() -> list[int]:
-    me = os.getpid()
-    try:
-        return [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != me]
-    except OSError:
-        return []
