@@ -9,7 +9,10 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "assay"
 #: innermost first; a layer may import the layers before it, never those after it
-LAYERS = ["spec", "catalog", "artifacts", "engine", "runtime", "executors", "automation", "server", "cli"]
+LAYERS = [
+    "spec", "catalog", "artifacts", "engine", "runtime", "executors",
+    "automation", "operations", "server", "cli",
+]  # fmt: skip
 #: modules every layer may use; they import nothing of Assay's but each other
 FOUNDATION = {"errors": set(), "project": {"errors", "spec"}, "__init__": {"errors"}}
 

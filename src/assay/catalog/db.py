@@ -22,7 +22,7 @@ from assay.catalog import schema
 from assay.errors import AssayError
 
 #: the newest migration; ``open`` upgrades any older database to it
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 

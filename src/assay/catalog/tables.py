@@ -110,6 +110,10 @@ class Project(Base):
     #: when a folder took this id into its ``.assay/project-id``; None for a project known only
     #: by its name (made before migration 0007, or by ``ensure_project``), which a folder adopts
     claimed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    #: where a server fetches the project's code: a local path or any URL git can clone
+    repository: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: the branch, tag or SHA a run executes when none is asked for (None: the default branch)
+    default_ref: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
 class Execution(Base):
@@ -147,6 +151,9 @@ class Execution(Base):
     #: digest of everything that determines the result; equal keys may reuse each other
     reuse_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
     reuse_facts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: the code it ran: ``{"repository", "ref", "commit", "adhoc"}`` (empty for a run of a folder
+    #: as it is, whose commit and dirty flag are in ``environment``)
+    source: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
 
 
 class ExecutionMetadata(Base):
@@ -323,8 +330,11 @@ class Gate(Base):
     decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
     comment: Mapped[str | None] = mapped_column(Text, nullable=True)
     evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: how the decider authenticated: ``local`` (the CLI on this host), ``token``, ``session``
+    auth_method: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 # The registry's tables share this metadata (imported last: they build on the classes above).
+from assay.catalog import account_tables as _account_tables  # noqa: E402,F401
 from assay.catalog import lineage_tables as _lineage_tables  # noqa: E402,F401
 from assay.catalog import registry_tables as _registry_tables  # noqa: E402,F401
