@@ -1,12 +1,17 @@
 """Assay: continuous retraining with deliberate promotion, on your own machines.
 
 The public Python surface is what this module exports; everything else is internal.
+``Client`` (the REST API of an Assay server) is imported on first use: the CLI, which starts
+with this module, does not pay for httpx unless it talks to a server.
 """
+
+import typing as _typing
 
 from assay.errors import (
     AssayError,
     Conflict,
     InvalidRequest,
+    NotAuthenticated,
     NotFound,
     PermissionDenied,
     Problem,
@@ -15,12 +20,17 @@ from assay.errors import (
     StorageError,
 )
 
+if _typing.TYPE_CHECKING:
+    from assay.client import Client
+
 __version__ = "0.1.0"
 
 __all__ = [
     "AssayError",
+    "Client",
     "Conflict",
     "InvalidRequest",
+    "NotAuthenticated",
     "NotFound",
     "PermissionDenied",
     "Problem",
@@ -29,3 +39,11 @@ __all__ = [
     "StorageError",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name == "Client":
+        from assay.client import Client
+
+        return Client
+    raise AttributeError(f"module 'assay' has no attribute {name!r}")
