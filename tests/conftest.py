@@ -29,11 +29,19 @@ os.environ["COLUMNS"] = "200"
 
 
 @pytest.fixture(autouse=True)
-def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests never see the developer's own Assay settings."""
-    for name in ("ASSAY_DATABASE_URL", "ASSAY_STORE", "ASSAY_SANDBOX", "ASSAY_PROJECT"):
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests never see the developer's own Assay settings, nor a server they logged in to."""
+    for name in (
+        "ASSAY_DATABASE_URL",
+        "ASSAY_STORE",
+        "ASSAY_SANDBOX",
+        "ASSAY_PROJECT",
+        "ASSAY_URL",
+        "ASSAY_TOKEN",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ASSAY_USER", "tester")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.getbasetemp() / "config"))
 
 
 def _postgres_database() -> Iterator[str]:

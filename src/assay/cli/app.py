@@ -10,7 +10,19 @@ from typing import Annotated
 
 import typer
 
-from assay.cli import datasets, datums, envs, executions, lineage, lint, models, pipeline, run, signals
+from assay.cli import (
+    datasets,
+    datums,
+    envs,
+    executions,
+    lineage,
+    lint,
+    models,
+    pipeline,
+    remote,
+    run,
+    signals,
+)
 from assay.cli.context import State
 
 app = typer.Typer(
@@ -37,6 +49,8 @@ def main_options(
 
 app.command("lint")(lint.lint_command)
 app.command("run")(run.run_command)
+app.command("login")(remote.login_command)
+app.command("logout")(remote.logout_command)
 app.add_typer(executions.app, name="executions", help="List and inspect executions.")
 app.add_typer(pipeline.app, name="pipeline", help="Run pipelines, decide approval gates, resume, stop.")
 app.add_typer(datums.app, name="datums", help="Inspect datums: files addressed by content.")
