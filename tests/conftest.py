@@ -41,7 +41,7 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyt
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ASSAY_USER", "tester")
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.getbasetemp() / "config"))
+    monkeypatch.setenv("ASSAY_CONFIG", str(tmp_path_factory.getbasetemp() / "config" / "server.json"))
 
 
 def _postgres_database() -> Iterator[str]:

@@ -5,8 +5,9 @@ have a server form go through :class:`assay.client.Client` instead of opening th
 print the same tables and ``--json``. Without either, everything stays local.
 
 ``assay login`` keeps the URL, the token and the project in ``$XDG_CONFIG_HOME/assay/server.json``
-(default ``~/.config/assay/``), created readable by its owner only (0600, in a 0700 folder);
-``assay logout`` removes it. The environment wins over the file.
+(default ``~/.config/assay/``; ``ASSAY_CONFIG`` names another file), created readable by its
+owner only (0600, in a 0700 folder); ``assay logout`` removes it. The environment wins over the
+file.
 
 Against a server, identity comes from the token alone: ``ASSAY_USER`` means nothing there (the
 CLI says so once when it is set).
@@ -40,6 +41,8 @@ class Server:
 
 
 def config_path() -> Path:
+    if os.environ.get("ASSAY_CONFIG"):
+        return Path(os.environ["ASSAY_CONFIG"])
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "assay" / CONFIG_NAME
 
