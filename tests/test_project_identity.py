@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import textwrap
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,9 +17,9 @@ from alembic.config import Config
 from sqlalchemy import func, insert, select, text
 from typer.testing import CliRunner
 
-from assay.catalog import Catalog
+from assay.catalog import HEAD_REVISION, Catalog
 from assay.catalog.db import MIGRATIONS
-from assay.catalog.executions import create_execution, latest_metadata
+from assay.catalog.executions import latest_metadata
 from assay.catalog.projects import resolve_project
 from assay.catalog.tables import ExecutionMetadata
 from assay.catalog.tables import Project as ProjectRow
@@ -143,13 +144,21 @@ def _catalog_at_0006(database_url: str) -> tuple[str, str]:
             ),
             {"id": project_id, "at": start.replace(tzinfo=None) if catalog.dialect == "sqlite" else start},
         )
-        ids = []
-        for _ in range(2):
-            execution = create_execution(
-                session, project_id=project_id, step="s", image="python:3.11", command="echo",
-                parameters={}, inputs={}, execution_dir="", actor="old", log_path="",
+        # NOTE: rows as revision 0006 had them, written in SQL: today's create_execution writes
+        # the columns of today's schema.
+        ids = [str(uuid.uuid4()) for _ in range(2)]
+        for counter, execution_id in enumerate(ids, start=1):
+            session.execute(
+                text(
+                    "INSERT INTO executions (id, project_id, counter, step, status, image, command, "
+                    "parameters, inputs, environment, problems, execution_dir, log_path, created_at, "
+                    "reuse_facts) VALUES (:id, :project, :counter, 's', 'started', 'python:3.11', 'echo', "
+                    "'{}', '{}', '{}', '[]', '', '', :at, '{}')"
+                ),
+                {"id": execution_id, "project": project_id, "counter": counter,
+                 "at": start.replace(tzinfo=None) if catalog.dialect == "sqlite" else start},
             )  # fmt: skip
-            ids.append(execution.id)
+        session.execute(text("UPDATE projects SET execution_counter = 2"))
         events = [{"loss": 3.0, "epoch": 1}, {"loss": 2.0}, {"epoch": 2, "who": "legacy"}, {"loss": 1.0}]
         session.execute(
             insert(ExecutionMetadata),
@@ -173,8 +182,8 @@ def test_a_catalog_made_before_project_ids_keeps_working(
     cli: CliRunner, tmp_path: Path, database_url: str
 ) -> None:
     legacy_id, second_execution = _catalog_at_0006(database_url)
-    with Catalog.open(database_url) as catalog:  # migrated to 0007: the latest values backfilled
-        assert catalog.revision() == "0007"
+    with Catalog.open(database_url) as catalog:  # migrated past 0007: the latest values backfilled
+        assert catalog.revision() == HEAD_REVISION
         with catalog.read() as session:
             assert latest_metadata(session, second_execution) == {"loss": 1.0, "epoch": 2, "who": "legacy"}
             assert session.scalar(select(func.count()).select_from(ProjectRow)) == 1
