@@ -16,9 +16,10 @@ import pytest
 from sqlalchemy import func, select
 
 from assay.catalog import Catalog, models
+from assay.catalog import datasets as datasets_catalog
+from assay.catalog import executions as executions_catalog
 from assay.catalog.executions import create_execution
 from assay.catalog.projects import resolve_project
-from assay.catalog.registry_views import describe_model_version
 from assay.catalog.tables import Event
 from assay.errors import InvalidRequest, NotFound, PermissionDenied, StorageError
 from assay.operations import aliases, cards, datasets, events, executions, lineage, projects
@@ -88,12 +89,63 @@ def test_a_viewer_reads_everything(workspace: Workspace) -> None:
     assert (project.id, project.counts["models"], project.counts["datasets"]) == (workspace.project_id, 1, 1)
 
 
-def test_views_give_the_json_the_catalog_describes_byte_for_byte(workspace: Workspace) -> None:
+def test_views_give_the_json_the_catalog_describes_byte_for_byte(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """Same keys, same order, same values: what the CLI printed before the operations existed."""
+    from assay.catalog import lineage_graph, lineage_views, registry_views, views
+
+    approver = _actor(workspace, Role.APPROVER)
+    aliases.set_alias(workspace, approver, "model", "summarizer/v1", "production")
+    flagged = datasets.flag(workspace, approver, "news/v1", reason="duplicates")
+    with workspace.catalog.transaction() as session:
+        execution = create_execution(
+            session, project_id=workspace.project_id, step="train", image="python:3.11", command="true",
+            parameters={"lr": 0.1}, inputs={}, execution_dir=str(tmp_path), actor="tester",
+            log_path=str(tmp_path / "log"),
+        )  # fmt: skip
+    viewer = _actor(workspace, Role.VIEWER)
+    pid = workspace.project_id
     with workspace.catalog.read() as session:
-        model, version = models.resolve(session, workspace.project_id, "summarizer/v2")
-        described = describe_model_version(session, model, version)
-    card = model_ops.show_version(workspace, _actor(workspace, Role.VIEWER), "summarizer/v2")
-    assert json.dumps(card.to_json(), indent=2, default=str) == json.dumps(described, indent=2, default=str)
+        model, v1 = models.resolve(session, pid, "summarizer/v1")
+        _, v2 = models.resolve(session, pid, "summarizer/v2")
+        dataset = datasets_catalog.get_dataset(session, pid, "news")
+        news_v1 = datasets_catalog.resolve(session, pid, "news/v1")[1]
+        row = executions_catalog.get_execution(session, pid, execution.counter)
+        expected = [
+            registry_views.describe_model_version(session, model, v1),
+            registry_views.describe_model(session, model),
+            [registry_views.describe_model(session, model, full=False)],
+            [registry_views.describe_model_version(session, model, v2, full=False),
+             registry_views.describe_model_version(session, model, v1, full=False)],
+            registry_views.compare_model_versions(session, (model, v1), (model, v2)),
+            registry_views.describe_alias_history(session, "model", model.id, model.name, None),
+            registry_views.describe_dataset(session, dataset),
+            registry_views.describe_dataset_version(session, dataset, news_v1),
+            lineage_views.affected(session, pid, "dataset://news/v1"),
+            lineage_views.show(session, pid, "model://summarizer/v1"),
+            lineage_graph.graph(session, pid, "dataset://news/v1", "down", None),
+            views.describe_execution(session, row),
+            [views.describe_execution(session, row, full=False)],
+        ]  # fmt: skip
+    got = [
+        model_ops.show_version(workspace, viewer, "summarizer/v1").to_json(),
+        model_ops.show(workspace, viewer, "summarizer").to_json(),
+        [m.to_json() for m in model_ops.list_models(workspace, viewer)],
+        [v.to_json() for v in model_ops.list_versions(workspace, viewer, "summarizer")],
+        model_ops.compare_versions(workspace, viewer, "summarizer/v1", "summarizer/v2").to_json(),
+        aliases.alias_history(workspace, viewer, "model", "summarizer").to_json(),
+        datasets.show(workspace, viewer, "news").to_json(),
+        datasets.show(workspace, viewer, "news/v1").to_json(),
+        lineage.affected(workspace, viewer, "dataset://news/v1").to_json(),
+        lineage.show(workspace, viewer, "model://summarizer/v1").to_json(),
+        lineage.graph(workspace, viewer, "dataset://news/v1").to_json(),
+        executions.show_execution(workspace, viewer, f"#{execution.counter}").to_json(),
+        [e.to_json() for e in executions.list_executions(workspace, viewer).executions],
+    ]
+    for shown, described in zip(got, expected, strict=True):
+        assert json.dumps(shown, indent=2, default=str) == json.dumps(described, indent=2, default=str)
+    assert flagged.to_json()["flag"]["reason"] == "duplicates"
 
 
 @pytest.mark.parametrize(

@@ -139,16 +139,12 @@ def show_aliases(workspace: Workspace, actor: Actor, kind: str, name: str) -> di
     """Alias → the version it points at now (``{"production": "model://summarizer/v2"}``)."""
     _check_kind(kind)
     actor.require(workspace.project_id, Role.VIEWER, f"show a {kind}'s aliases")
-    from assay.catalog import aliases
-    from assay.catalog.registry_views import _version_names
+    from assay.catalog.registry_views import describe_dataset, describe_model
 
     with workspace.catalog.read() as session:
         owner = owner_of(session, workspace.project_id, kind, name)
-        names = _version_names(session, kind, owner.id)
-        return {
-            alias: f"{kind}://{owner.name}/{names.get(version, version)}"
-            for alias, version in aliases.current(session, kind, owner.id).items()
-        }
+        described = describe_model if kind == "model" else describe_dataset
+        return dict(described(session, owner, full=False)["aliases"])
 
 
 def alias_history(

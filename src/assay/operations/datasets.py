@@ -186,6 +186,9 @@ def create_version_from_upload(
     """
     actor.require(workspace.project_id, Role.MEMBER, "create a dataset version")
     from assay.catalog.uris import check_alias_name, check_version_name
+
+    # NOTE: the checks `datasets create` makes, shared rather than copied; they are private to
+    # runtime/datasets.py, which another change owns now (to be made public there).
     from assay.runtime.datasets import _base_ref, _check_free, _dataset_name
 
     dataset_name = _dataset_name(name)
