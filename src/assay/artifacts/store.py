@@ -11,6 +11,7 @@ import hashlib
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from assay.artifacts.backend import READ_ONLY, Backend, LocalBackend, place_copy, place_link
 from assay.errors import StorageError
@@ -58,6 +59,27 @@ class ArtifactStore:
             copy = Path(folder) / "blob"
             place_copy(path, copy)
             blob = hash_file(copy)
+            if not (self.backend.has(blob.sha256) and self._intact(blob.sha256)):
+                self.backend.put_file(copy, blob.sha256, adopt=True)
+        return blob
+
+    def put_stream(self, reader: BinaryIO, *, chunk: int = 1 << 20) -> Blob:
+        """Store the bytes ``reader`` gives up to its end, hashed as they stream past.
+
+        For an upload: at most one ``chunk`` is in memory at a time, whatever the size. The
+        bytes go to a staging file beside the store, and are moved in under their digest.
+        """
+        staging = Path(getattr(self.backend, "root", None) or tempfile.gettempdir())
+        staging.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=staging, prefix=".put-") as folder:
+            copy = Path(folder) / "blob"
+            digest, size = hashlib.sha256(), 0
+            with open(copy, "xb") as writer:
+                while block := reader.read(chunk):
+                    digest.update(block)
+                    writer.write(block)
+                    size += len(block)
+            blob = Blob(digest.hexdigest(), size)
             if not (self.backend.has(blob.sha256) and self._intact(blob.sha256)):
                 self.backend.put_file(copy, blob.sha256, adopt=True)
         return blob

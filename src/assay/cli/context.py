@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from assay.catalog import Catalog
+    from assay.operations.actor import Actor
+    from assay.operations.workspace import Workspace
     from assay.project import Project
 
 P = ParamSpec("P")
@@ -117,6 +119,27 @@ def writing() -> Iterator[tuple[Session, str]]:
         pid = project_id(catalog, found)
         with catalog.transaction() as session:
             yield session, pid
+
+
+@contextmanager
+def local_workspace(create: bool = False) -> Iterator[Workspace]:
+    """The current folder's project as a workspace, its catalog open until the block ends.
+
+    ``create=False`` for reads (nothing is recorded for a folder new to the catalog);
+    ``create=True`` for commands that write, which make the project on first use.
+    """
+    from assay.operations.workspace import Workspace
+
+    found = project()
+    with catalog_for(found) as catalog:
+        yield Workspace(catalog=catalog, project=found, project_id=project_id(catalog, found, create=create))
+
+
+def local_actor() -> Actor:
+    """Who acts on this host without a server: ``ASSAY_USER`` or the OS user, with every role."""
+    from assay.operations.actor import Actor
+
+    return Actor.local()
 
 
 def parse_time(text: str, option: str = "--at") -> datetime:

@@ -13,16 +13,7 @@ import typer
 
 from assay.cli import render_lineage, render_registry
 from assay.cli.aliases import alias_app
-from assay.cli.context import (
-    catalog_for,
-    console,
-    handles_errors,
-    print_json,
-    project,
-    project_id,
-    reading,
-    writing,
-)
+from assay.cli.context import console, handles_errors, local_actor, local_workspace, print_json
 from assay.cli.literal import shown
 
 KIND = "dataset"
@@ -37,11 +28,10 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 @handles_errors
 def list_command(as_json: AsJson = False) -> None:
     """List datasets: versions, aliases, the latest version."""
-    from assay.catalog.datasets import list_datasets
-    from assay.catalog.registry_views import describe_dataset
+    from assay.operations import datasets
 
-    with reading() as (session, pid):
-        views = [describe_dataset(session, d, full=False) for d in list_datasets(session, pid)]
+    with local_workspace() as workspace:
+        views = [d.to_json() for d in datasets.list_datasets(workspace, local_actor())]
     if as_json:
         print_json(views)
     else:
@@ -57,20 +47,14 @@ def show(
     as_json: AsJson = False,
 ) -> None:
     """Show a dataset (its versions and aliases) or a version (its files, as datum:// references)."""
-    from assay.catalog.datasets import get_dataset, resolve
-    from assay.catalog.registry_views import describe_dataset, describe_dataset_version
-    from assay.catalog.uris import parse_ref
+    from assay.operations import datasets
 
-    parsed = parse_ref(ref, KIND)
-    with reading() as (session, pid):
-        if parsed.version:
-            dataset, version = resolve(session, pid, parsed)
-            view = describe_dataset_version(session, dataset, version)
-        else:
-            view = describe_dataset(session, get_dataset(session, pid, parsed.name))
+    with local_workspace() as workspace:
+        found = datasets.show(workspace, local_actor(), ref)
+    view = found.to_json()
     if as_json:
         print_json(view)
-    elif "versions" in view:
+    elif isinstance(found, datasets.DatasetDetail):
         render_registry.dataset_detail(console, view)
     else:
         render_registry.dataset_version_detail(console, view)
@@ -102,29 +86,13 @@ def create(
     A file keeps its base name; a folder's files are named relative to it. Every path is
     checked before anything is stored, and an existing version is never changed.
     """
-    from assay.artifacts import ArtifactStore
-    from assay.catalog.datasets import resolve
-    from assay.catalog.registry_views import describe_dataset_version
-    from assay.project import current_user
-    from assay.runtime.datasets import NewDatasetVersion, create_dataset_version
+    from assay.operations import datasets
 
-    request = NewDatasetVersion(
-        dataset=name,
-        version=version,
-        paths=tuple(files),
-        tags=tuple(tag or ()),
-        from_version=from_,
-        aliases=tuple(alias or ()),
-    )
-    found = project()
-    with catalog_for(found) as catalog:
-        pid = project_id(catalog, found)
-        uri = create_dataset_version(
-            request, catalog=catalog, store=ArtifactStore.local(found.store_root), project_id=pid,
-            actor=current_user(),
-        )  # fmt: skip
-        with catalog.read() as session:
-            view = describe_dataset_version(session, *resolve(session, pid, uri))
+    with local_workspace(create=True) as workspace:
+        view = datasets.create_version(
+            workspace, local_actor(), name, version, files, tags=tag or (), from_version=from_,
+            aliases=alias or (),
+        ).to_json()  # fmt: skip
     if as_json:
         print_json(view)
     else:
@@ -145,11 +113,10 @@ def flag(
     as_json: AsJson = False,
 ) -> None:
     """Flag a dataset version as flawed: every model version built from it is marked."""
-    from assay.catalog.flags import flag_dataset
-    from assay.project import current_user
+    from assay.operations import datasets
 
-    with writing() as (session, pid):
-        result = flag_dataset(session, pid, _full(ref), reason=reason, actor=current_user(), demote=demote)
+    with local_workspace(create=True) as workspace:
+        result = datasets.flag(workspace, local_actor(), ref, reason=reason, demote=demote).to_json()
     if as_json:
         print_json(result)
         return
@@ -172,16 +139,11 @@ def unflag(
     as_json: AsJson = False,
 ) -> None:
     """Lift a dataset version's flag (recorded; the flag's history stays)."""
-    from assay.catalog.flags import unflag_dataset
-    from assay.project import current_user
+    from assay.operations import datasets
 
-    with writing() as (session, pid):
-        result = unflag_dataset(session, pid, _full(ref), reason=reason, actor=current_user())
+    with local_workspace(create=True) as workspace:
+        result = datasets.unflag(workspace, local_actor(), ref, reason=reason).to_json()
     if as_json:
         print_json(result)
     else:
         render_lineage.flags(console, [result])
-
-
-def _full(ref: str) -> str:
-    return ref if ref.startswith("dataset://") else f"dataset://{ref}"

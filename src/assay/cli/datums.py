@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from assay.cli import render
-from assay.cli.context import console, handles_errors, print_json, reading
+from assay.cli.context import console, handles_errors, local_actor, local_workspace, print_json
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -19,11 +19,10 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show one datum: size, digest, who produced it, metadata, aliases."""
-    from assay.catalog.datums import get_datum
-    from assay.catalog.views import describe_datum
+    from assay.operations.executions import show_datum
 
-    with reading() as (session, pid):
-        view = describe_datum(session, get_datum(session, pid, ref))
+    with local_workspace() as workspace:
+        view = show_datum(workspace, local_actor(), ref).to_json()
     if as_json:
         print_json(view)
     else:

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
 from assay.cli import render
-from assay.cli.context import console, handles_errors, print_json, reading
+from assay.cli.context import console, handles_errors, local_actor, local_workspace, print_json
 from assay.cli.literal import shown, visible
-
-if TYPE_CHECKING:
-    from assay.catalog import Catalog
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -29,13 +23,11 @@ def list_command(
     limit: Annotated[int, typer.Option(help="Show at most this many, newest first.")] = 50,
 ) -> None:
     """List executions, newest first."""
-    from assay.catalog.executions import list_executions
-    from assay.catalog.views import describe_execution
+    from assay.operations import executions
 
-    with reading() as (session, pid):
-        views = [
-            describe_execution(session, e, full=False) for e in list_executions(session, pid, limit=limit)
-        ]
+    with local_workspace() as workspace:
+        page = executions.list_executions(workspace, local_actor(), limit=limit)
+    views = [e.to_json() for e in page.executions]
     if as_json:
         print_json(views)
     else:
@@ -46,7 +38,10 @@ def list_command(
 @handles_errors
 def show(ref: Ref, as_json: AsJson = False) -> None:
     """Show one execution: parameters, inputs, metadata, outputs, environment."""
-    view = _view(ref)
+    from assay.operations import executions
+
+    with local_workspace() as workspace:
+        view = executions.show_execution(workspace, local_actor(), ref).to_json()
     if as_json:
         print_json(view)
     else:
@@ -62,13 +57,12 @@ def logs(
     ] = False,
 ) -> None:
     """Print an execution's log (stdout and stderr as they came; control characters escaped)."""
-    from assay.errors import NotFound
+    from assay.operations import executions
 
-    view = _view(ref)
-    path = Path(view["log_path"]) if view["log_path"] else None
-    if path is None or not path.is_file():
-        raise NotFound(f"execution #{view['counter']} has no log file", hint="it may never have started")
-    text = path.read_text(encoding="utf-8", errors="replace")
+    with local_workspace() as workspace:
+        chunk = executions.read_log(workspace, local_actor(), ref)
+    # NOTE: newlines as a text-mode read gives them (\r\n and \r as \n), as this command always printed.
+    text = chunk.data.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
     typer.echo(text if raw else visible(text), nl=False)
 
 
@@ -76,17 +70,20 @@ def logs(
 @handles_errors
 def outputs(ref: Ref, as_json: AsJson = False) -> None:
     """List the files an execution produced, with their datum references."""
-    view = _view(ref)
+    from assay.operations import executions
+
+    with local_workspace() as workspace:
+        execution = executions.show_execution(workspace, local_actor(), ref)
     if as_json:
-        print_json(view["outputs"])
+        print_json([datum.to_json() for datum in execution.outputs])
         return
-    if not view["outputs"]:
-        console.print(f"Execution #{view['counter']} produced no outputs.")
+    if not execution.outputs:
+        console.print(f"Execution #{execution.counter} produced no outputs.")
         return
-    for datum in view["outputs"]:
+    for datum in execution.outputs:
         console.print(
-            f"{shown(datum['uri'])}  {shown(datum['name'])}  {render.human_size(datum['size'])}  "
-            f"sha256:{datum['sha256'][:12]}"
+            f"{shown(datum.uri)}  {shown(datum.name)}  {render.human_size(datum.size)}  "
+            f"sha256:{datum.sha256[:12]}"
         )
 
 
@@ -98,10 +95,10 @@ def stop(
 ) -> None:
     """Stop a running execution: the process running it ends it and records it `stopped`
     (with that process gone, this command does both)."""
-    from assay.executors.orphans import stop_execution
+    from assay.operations import executions
 
-    with _orphans() as (catalog, pid, actor):
-        stopped = stop_execution(catalog, pid, ref, actor, wait=wait, on_event=_say)
+    with local_workspace() as workspace:
+        stopped = executions.stop_execution(workspace, local_actor(), ref, wait=wait, on_event=_say)
     console.print(
         f"Execution #{stopped.counter} ({shown(stopped.step)}) is {stopped.status}: {shown(stopped.message)}"
     )
@@ -117,14 +114,12 @@ def stop(
 def settle(as_json: AsJson = False) -> None:
     """Record the end of executions whose driver is gone (killed with -9, a crash, a reboot),
     and kill what they left running."""
-    from dataclasses import asdict
+    from assay.operations import executions
 
-    from assay.executors.orphans import settle as settle_orphans
-
-    with _orphans() as (catalog, pid, actor):
-        report = settle_orphans(catalog, pid, actor)
+    with local_workspace() as workspace:
+        report = executions.settle_executions(workspace, local_actor())
     if as_json:
-        print_json({"settled": [asdict(s) for s in report.settled], "left": [asdict(x) for x in report.left]})
+        print_json(report.to_json())
         return
     for done in report.settled:
         ended = f"; ended {done.processes} leftover process(es)" if done.processes else ""
@@ -133,28 +128,12 @@ def settle(as_json: AsJson = False) -> None:
     for run in sorted({s.pipeline_run for s in report.settled if s.pipeline_run is not None}):
         console.print(f"Pipeline run #{run} has no driver: `assay pipeline resume {run}` continues it.")
     for kept in report.left:
-        console.print(f"Left execution #{kept.counter} ({shown(kept.step)}) as it is: {shown(kept.why)}")
+        console.print(
+            f"Left execution #{kept['counter']} ({shown(kept['step'])}) as it is: {shown(kept['why'])}"
+        )
     if not report.settled and not report.left:
         console.print("No execution is unfinished: nothing to settle.")
 
 
-@contextmanager
-def _orphans() -> Iterator[tuple[Catalog, str, str]]:
-    from assay.cli.context import catalog_for, project, project_id
-    from assay.project import current_user
-
-    found = project()
-    with catalog_for(found) as catalog:
-        yield catalog, project_id(catalog, found, create=False), current_user()
-
-
 def _say(message: str) -> None:
     console.print(shown(message))
-
-
-def _view(ref: str) -> dict[str, Any]:
-    from assay.catalog.executions import get_execution
-    from assay.catalog.views import describe_execution
-
-    with reading() as (session, pid):
-        return describe_execution(session, get_execution(session, pid, ref))

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from assay.cli import render_lineage
-from assay.cli.context import console, handles_errors, print_json, reading
+from assay.cli.context import console, handles_errors, local_actor, local_workspace, print_json
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -34,13 +34,13 @@ Ref = Annotated[str, typer.Argument(help="dataset://…, model://…, datum://�
 def affected(ref: Ref, depth: Depth = None, fmt: FormatOption = Format.text, as_json: AsJson = False) -> None:
     """Every model version built from REF, directly or through intermediate outputs, grouped by
     the input through which the data entered — with executions, runs, aliases and status."""
-    from assay.catalog import lineage_graph, lineage_views
+    from assay.operations import lineage
 
-    with reading() as (session, pid):
+    with local_workspace() as workspace:
         if fmt == Format.dot:
-            _dot(lineage_graph.graph(session, pid, ref, "down", depth))
+            _dot(lineage.graph(workspace, local_actor(), ref, direction="down", depth=depth).to_json())
             return
-        view = lineage_views.affected(session, pid, ref, depth)
+        view = lineage.affected(workspace, local_actor(), ref, depth=depth).to_json()
     _print(view, fmt, as_json, render_lineage.affected)
 
 
@@ -49,13 +49,13 @@ def affected(ref: Ref, depth: Depth = None, fmt: FormatOption = Format.text, as_
 def show(ref: Ref, depth: Depth = None, fmt: FormatOption = Format.text, as_json: AsJson = False) -> None:
     """The chain upstream of REF: datasets, models, executions (parameters, commit, image), gate
     decisions and who made them, and the version it replaced."""
-    from assay.catalog import lineage_graph, lineage_views
+    from assay.operations import lineage
 
-    with reading() as (session, pid):
+    with local_workspace() as workspace:
         if fmt == Format.dot:
-            _dot(lineage_graph.graph(session, pid, ref, "up", depth))
+            _dot(lineage.graph(workspace, local_actor(), ref, direction="up", depth=depth).to_json())
             return
-        view = lineage_views.show(session, pid, ref, depth)
+        view = lineage.show(workspace, local_actor(), ref, depth=depth).to_json()
     _print(view, fmt, as_json, render_lineage.show)
 
 
@@ -68,10 +68,11 @@ def graph(
     fmt: FormatOption = Format.json,
 ) -> None:
     """Every node and recorded edge upstream or downstream of REF (JSON, or dot)."""
-    from assay.catalog import lineage_graph
+    from assay.operations import lineage
 
-    with reading() as (session, pid):
-        view = lineage_graph.graph(session, pid, ref, "up" if upstream else "down", depth)
+    with local_workspace() as workspace:
+        direction = "up" if upstream else "down"
+        view = lineage.graph(workspace, local_actor(), ref, direction=direction, depth=depth).to_json()
     if fmt == Format.dot:
         _dot(view)
     else:

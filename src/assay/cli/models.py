@@ -7,22 +7,25 @@ the model itself where a command accepts one.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from assay.cli import render_registry
 from assay.cli.aliases import alias_app
-from assay.cli.context import console, handles_errors, parse_time, print_json, reading, writing
+from assay.cli.context import (
+    console,
+    handles_errors,
+    local_actor,
+    local_workspace,
+    parse_time,
+    print_json,
+    warn,
+)
 from assay.cli.literal import shown
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-    from datetime import datetime
-
-    from sqlalchemy.orm import Session
-
-    from assay.catalog.registry_tables import Model, ModelVersion
+    from assay.operations.models import VersionCard
 
 KIND = "model"
 
@@ -51,11 +54,10 @@ Force = Annotated[
 @handles_errors
 def list_command(as_json: AsJson = False) -> None:
     """List models: versions, aliases, the latest approved version."""
-    from assay.catalog.models import list_models
-    from assay.catalog.registry_views import describe_model
+    from assay.operations import models
 
-    with reading() as (session, pid):
-        views = [describe_model(session, m, full=False) for m in list_models(session, pid)]
+    with local_workspace() as workspace:
+        views = [m.to_json() for m in models.list_models(workspace, local_actor())]
     if as_json:
         print_json(views)
     else:
@@ -73,53 +75,18 @@ def show(
     as_json: AsJson = False,
 ) -> None:
     """Show a model (versions, aliases) or a version's card: status, metrics, files, lineage, reviews."""
-    from assay.catalog.models import get_model, resolve
-    from assay.catalog.registry_views import describe_model, describe_model_version
-    from assay.catalog.uris import parse_ref
-    from assay.errors import InvalidRequest
+    from assay.operations import models
 
-    parsed = parse_ref(ref, KIND)
     when = parse_time(at) if at is not None else None
-    with reading() as (session, pid):
-        if not parsed.version:
-            if when is not None:
-                raise InvalidRequest(
-                    "--at asks which version an alias held", hint=f"name one: {parsed.name}/production"
-                )
-            view = describe_model(session, get_model(session, pid, parsed.name))
-        elif when is not None:
-            view = _held_at(session, pid, parsed.name, parsed.version, when)
-        else:
-            model, version = resolve(session, pid, parsed)
-            view = describe_model_version(session, model, version)
+    with local_workspace() as workspace:
+        found = models.show(workspace, local_actor(), ref, at=when)
+    view = found.to_json()
     if as_json:
         print_json(view)
-    elif "versions" in view:
+    elif isinstance(found, models.ModelDetail):
         render_registry.model_detail(console, view)
     else:
         render_registry.version_card(console, view)
-
-
-def _held_at(session: Session, project_id: str, name: str, alias: str, when: datetime) -> dict[str, Any]:
-    from assay.catalog.models import get_model, resolve, versions_of
-    from assay.catalog.registry_views import describe_model_version
-    from assay.catalog.uris import LATEST
-    from assay.cli.aliases import alias_at
-    from assay.errors import InvalidRequest
-
-    model = get_model(session, project_id, name)
-    if alias == LATEST or any(v.name == alias for v in versions_of(session, model.id)):
-        raise InvalidRequest(
-            f"model://{name}/{alias} is {'computed' if alias == LATEST else 'a version'}, not an alias; "
-            "--at asks which version an alias held",
-            hint=f"`assay models alias history {name}` lists the aliases and their moves",
-        )
-    held = alias_at(session, KIND, model, alias, when)
-    _, version = resolve(session, project_id, held["version"])
-    return {
-        **describe_model_version(session, model, version),
-        "as_of": {"alias": held["uri"], "at": held["at"]},
-    }
 
 
 @app.command("versions")
@@ -131,18 +98,11 @@ def versions(
     as_json: AsJson = False,
 ) -> None:
     """List a model's versions, newest first."""
-    from assay.catalog.models import STATUSES, get_model, versions_of
-    from assay.catalog.registry_views import describe_model_version
-    from assay.cli.aliases import owner_name
-    from assay.errors import InvalidRequest
+    from assay.operations import models
 
-    if status is not None and status not in STATUSES:
-        raise InvalidRequest(f"--status {status!r} is not a status", hint=f"one of: {', '.join(STATUSES)}")
-    with reading() as (session, pid):
-        model = get_model(session, pid, owner_name(KIND, name))
+    with local_workspace() as workspace:
         views = [
-            describe_model_version(session, model, v, full=False)
-            for v in versions_of(session, model.id, status=status, tag=tag)
+            v.to_json() for v in models.list_versions(workspace, local_actor(), name, status=status, tag=tag)
         ]
     if as_json:
         print_json(views)
@@ -154,11 +114,10 @@ def versions(
 @handles_errors
 def compare(first: Ref, second: Ref, as_json: AsJson = False) -> None:
     """Two versions side by side: status, tags, every metric, and the delta (second − first)."""
-    from assay.catalog.models import resolve
-    from assay.catalog.registry_views import compare_model_versions
+    from assay.operations import models
 
-    with reading() as (session, pid):
-        view = compare_model_versions(session, resolve(session, pid, first), resolve(session, pid, second))
+    with local_workspace() as workspace:
+        view = models.compare_versions(workspace, local_actor(), first, second).to_json()
     if as_json:
         print_json(view)
     else:
@@ -178,49 +137,27 @@ def approve(
 ) -> None:
     """Approve a version, a decision like a gate's (docs/catalog.md): a rejected version only
     with --force --reason, a flagged one with a warning. Aliases do not move: `alias set` does."""
-    from assay.catalog import governance
-    from assay.catalog.models import resolve
-    from assay.catalog.registry_views import describe_model_version
-    from assay.cli.context import project, warn
-    from assay.errors import InvalidRequest
-    from assay.project import current_user
-    from assay.spec.settings import load_settings
+    from assay.operations import models
 
-    if reason is not None and not force:
-        raise InvalidRequest(
-            "--reason says why a --force overrides a refusal", hint='say why you approve with --comment "…"'
+    with local_workspace(create=True) as workspace:
+        decided = models.approve_version(
+            workspace, local_actor(), ref, comment=comment, force=force, reason=reason
         )
-    override = governance.Override(force=force, reason=reason)
-    policy = governance.Policy.of(load_settings(project().root))
-    with writing() as (session, pid):
-        model, version = resolve(session, pid, ref)
-        decision = governance.approve_version(
-            session, model, version, actor=current_user(), comment=comment, override=override, policy=policy
-        )
-        view = describe_model_version(session, model, version)
-    for warning in decision.warnings:
+    for warning in decided.warnings:
         warn(warning)
-    forced = f" (forced: {decision.reason})" if decision.overrode else ""
-    _show_card(view, as_json, f"{view['uri']} is now approved{forced}.")
+    forced = f" (forced: {decided.forced_reason})" if decided.forced_reason is not None else ""
+    _show_card(decided.card, as_json, f"{decided.card.uri} is now approved{forced}.")
 
 
 @app.command("reject")
 @handles_errors
 def reject(ref: Ref, comment: Comment = None, as_json: AsJson = False) -> None:
     """Reject a version."""
-    _decide(ref, "rejected", comment, as_json)
+    from assay.operations import models
 
-
-def _decide(ref: str, status: str, comment: str | None, as_json: bool) -> None:
-    from assay.catalog.models import resolve, set_status
-    from assay.catalog.registry_views import describe_model_version
-    from assay.project import current_user
-
-    with writing() as (session, pid):
-        model, version = resolve(session, pid, ref)
-        set_status(session, model, version, status, current_user(), comment)
-        view = describe_model_version(session, model, version)
-    _show_card(view, as_json, f"{view['uri']} is now {status}.")
+    with local_workspace(create=True) as workspace:
+        decided = models.reject_version(workspace, local_actor(), ref, comment=comment)
+    _show_card(decided.card, as_json, f"{decided.card.uri} is now rejected.")
 
 
 @app.command("comment")
@@ -229,12 +166,11 @@ def comment_command(
     ref: Ref, text: Annotated[str, typer.Argument(help="The comment.")], as_json: AsJson = False
 ) -> None:
     """Add a comment to a version's card."""
-    from assay.catalog.cards import add_comment
+    from assay.operations import cards
 
-    view = _on_card(
-        ref, lambda session, model, version, actor: add_comment(session, model, version, actor, text)
-    )
-    _show_card(view, as_json, f"Comment added to {view['uri']}.")
+    with local_workspace(create=True) as workspace:
+        card = cards.comment(workspace, local_actor(), ref, text)
+    _show_card(card, as_json, f"Comment added to {card.uri}.")
 
 
 @app.command("score")
@@ -247,20 +183,12 @@ def score_command(
     as_json: AsJson = False,
 ) -> None:
     """Score a version by a rubric, 1 to 5; every reviewer's score is kept."""
-    from assay.catalog.cards import add_score
-    from assay.errors import InvalidRequest
+    from assay.operations import cards
 
-    try:
-        number = int(value)
-    except ValueError:
-        raise InvalidRequest(f"a score is a whole number from 1 to 5, not {value!r}") from None
-    view = _on_card(
-        ref,
-        lambda session, model, version, actor: add_score(
-            session, model, version, actor, rubric=rubric, score=number, comment=comment
-        ),
-    )
-    _show_card(view, as_json, f"Scored {view['uri']}: {rubric} {number}/5.")
+    number = cards.parse_score(value)
+    with local_workspace(create=True) as workspace:
+        card = cards.score(workspace, local_actor(), ref, rubric=rubric, value=number, comment=comment)
+    _show_card(card, as_json, f"Scored {card.uri}: {rubric} {number}/5.")
 
 
 @app.command("describe")
@@ -269,42 +197,18 @@ def describe_command(
     ref: RefOrName, text: Annotated[str, typer.Argument(help="The description.")], as_json: AsJson = False
 ) -> None:
     """Set the description of a model (REF a name) or of one of its versions."""
-    from assay.catalog.cards import set_description
-    from assay.catalog.models import get_model, resolve
-    from assay.catalog.registry_views import describe_model, describe_model_version
-    from assay.catalog.uris import parse_ref
-    from assay.project import current_user
+    from assay.operations import models
 
-    parsed = parse_ref(ref, KIND)
-    with writing() as (session, pid):
-        if parsed.version:
-            model, version = resolve(session, pid, parsed)
-            set_description(session, model, version, current_user(), text)
-            view = describe_model_version(session, model, version)
-        else:
-            model = get_model(session, pid, parsed.name)
-            set_description(session, model, None, current_user(), text)
-            view = describe_model(session, model, full=False)
+    with local_workspace(create=True) as workspace:
+        view = models.describe(workspace, local_actor(), ref, text)
     if as_json:
-        print_json(view)
+        print_json(view.to_json())
     else:
-        console.print(f"Description of {shown(view['uri'])} set.")
+        console.print(f"Description of {shown(view.uri)} set.")
 
 
-def _on_card(ref: str, write: Callable[[Session, Model, ModelVersion, str], object]) -> dict[str, Any]:
-    """Resolve ``ref``, call ``write(session, model, version, actor)``, return the card after."""
-    from assay.catalog.models import resolve
-    from assay.catalog.registry_views import describe_model_version
-    from assay.project import current_user
-
-    with writing() as (session, pid):
-        model, version = resolve(session, pid, ref)
-        write(session, model, version, current_user())
-        return describe_model_version(session, model, version)
-
-
-def _show_card(view: dict[str, Any], as_json: bool, done: str) -> None:
+def _show_card(card: VersionCard, as_json: bool, done: str) -> None:
     if as_json:
-        print_json(view)
+        print_json(card.to_json())
     else:
         console.print(shown(done))

@@ -1,0 +1,77 @@
+"""Reads for the operations layer that pages and filters: executions and events, by cursor.
+
+A cursor is the position of the last row of a page (an execution's counter, an event's id);
+the next page starts after it. Rows are never renumbered, so a cursor stays valid while new
+rows arrive::
+
+    rows = find_executions(session, project_id, limit=50, status="error", before=120)
+    page = events_after(session, project_id, after=4711, limit=100, kind="execution.completed")
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from assay.catalog.registry_tables import Dataset, Model
+from assay.catalog.tables import Event, Execution, PipelineRun, Project
+
+
+def find_executions(
+    session: Session,
+    project_id: str,
+    *,
+    limit: int,
+    status: str | None = None,
+    step: str | None = None,
+    pipeline_run_id: str | None = None,
+    before: int | None = None,
+) -> list[Execution]:
+    """Newest first; ``before``: only executions numbered below that counter."""
+    query = select(Execution).where(Execution.project_id == project_id)
+    if status is not None:
+        query = query.where(Execution.status == status)
+    if step is not None:
+        query = query.where(Execution.step == step)
+    if pipeline_run_id is not None:
+        query = query.where(Execution.pipeline_run_id == pipeline_run_id)
+    if before is not None:
+        query = query.where(Execution.counter < before)
+    return list(session.scalars(query.order_by(Execution.counter.desc()).limit(limit)))
+
+
+def events_after(
+    session: Session,
+    project_id: str,
+    *,
+    after: int | None,
+    limit: int,
+    kind: str | None = None,
+    subject: str | None = None,
+) -> list[Event]:
+    """Oldest first, from the event after id ``after`` (None: from the first)."""
+    query = select(Event).where(Event.project_id == project_id)
+    if after is not None:
+        query = query.where(Event.id > after)
+    if kind is not None:
+        query = query.where(Event.kind == kind)
+    if subject is not None:
+        query = query.where(Event.subject == subject)
+    return list(session.scalars(query.order_by(Event.id).limit(limit)))
+
+
+def project_row(session: Session, project_id: str) -> Project | None:
+    return session.get(Project, project_id)
+
+
+def project_counts(session: Session, project_id: str) -> dict[str, int]:
+    """How many executions, pipeline runs, models and datasets the project holds."""
+    counted = {
+        "executions": select(func.count()).select_from(Execution).where(Execution.project_id == project_id),
+        "pipeline_runs": select(func.count())
+        .select_from(PipelineRun)
+        .where(PipelineRun.project_id == project_id),
+        "models": select(func.count()).select_from(Model).where(Model.project_id == project_id),
+        "datasets": select(func.count()).select_from(Dataset).where(Dataset.project_id == project_id),
+    }
+    return {name: int(session.scalar(query) or 0) for name, query in counted.items()}
