@@ -94,15 +94,15 @@ class Client:
         query = {"status": status, "step": step, "pipeline_run": pipeline_run}
         return list(self._pages(f"{self._in(project)}/executions", query, limit))
 
-    def execution(self, counter: int, *, project: str | None = None) -> JSON:
-        return self._json("GET", f"{self._in(project)}/executions/{counter}")
+    def execution(self, counter: int | str, *, project: str | None = None) -> JSON:
+        return self._json("GET", f"{self._in(project)}/executions/{_seg(counter)}")
 
-    def logs(self, counter: int, *, project: str | None = None) -> str:
-        return self._request("GET", f"{self._in(project)}/executions/{counter}/logs").text
+    def logs(self, counter: int | str, *, project: str | None = None) -> str:
+        return self._request("GET", f"{self._in(project)}/executions/{_seg(counter)}/logs").text
 
-    def follow_logs(self, counter: int, *, project: str | None = None) -> Iterator[str]:
+    def follow_logs(self, counter: int | str, *, project: str | None = None) -> Iterator[str]:
         """The log's lines as they are written (Server-Sent Events), until the execution ends."""
-        path = f"{self._in(project)}/executions/{counter}/logs"
+        path = f"{self._in(project)}/executions/{_seg(counter)}/logs"
         with self._http.stream("GET", path, params={"follow": "true"}, timeout=None) as answer:
             _raise_for(answer, read=True)
             event = "message"
@@ -116,14 +116,16 @@ class Client:
                         return
                     event = "message"
 
-    def outputs(self, counter: int, *, project: str | None = None) -> list[JSON]:
-        return list(self._pages(f"{self._in(project)}/executions/{counter}/outputs"))
+    def outputs(self, counter: int | str, *, project: str | None = None) -> list[JSON]:
+        return list(self._pages(f"{self._in(project)}/executions/{_seg(counter)}/outputs"))
 
-    def download_output(self, counter: int, path: str, into: Path, *, project: str | None = None) -> Path:
-        return self._download(f"{self._in(project)}/executions/{counter}/outputs/{_path(path)}", into)
+    def download_output(
+        self, counter: int | str, path: str, into: Path, *, project: str | None = None
+    ) -> Path:
+        return self._download(f"{self._in(project)}/executions/{_seg(counter)}/outputs/{_path(path)}", into)
 
-    def stop_execution(self, counter: int, *, project: str | None = None) -> JSON:
-        return self._json("POST", f"{self._in(project)}/executions/{counter}/stop")
+    def stop_execution(self, counter: int | str, *, project: str | None = None) -> JSON:
+        return self._json("POST", f"{self._in(project)}/executions/{_seg(counter)}/stop")
 
     # -- pipeline runs and gates ------------------------------------------------------------
 
@@ -160,13 +162,13 @@ class Client:
         return list(self._pages(f"{self._in(project)}/pipeline-runs", limit=limit))
 
     def pipeline_run(self, counter: int | str, *, project: str | None = None) -> JSON:
-        return self._json("GET", f"{self._in(project)}/pipeline-runs/{counter}")
+        return self._json("GET", f"{self._in(project)}/pipeline-runs/{_seg(counter)}")
 
     def resume(self, counter: int | str, *, project: str | None = None) -> JSON:
-        return self._json("POST", f"{self._in(project)}/pipeline-runs/{counter}/resume")
+        return self._json("POST", f"{self._in(project)}/pipeline-runs/{_seg(counter)}/resume")
 
     def stop(self, counter: int | str, *, project: str | None = None) -> JSON:
-        return self._json("POST", f"{self._in(project)}/pipeline-runs/{counter}/stop")
+        return self._json("POST", f"{self._in(project)}/pipeline-runs/{_seg(counter)}/stop")
 
     def gates(self, *, waiting_for_me: bool = False, project: str | None = None) -> list[JSON]:
         query = {"waiting_for_me": "true" if waiting_for_me else None}
@@ -185,7 +187,7 @@ class Client:
     def _decide(
         self, counter: int | str, node: str, how: str, comment: str | None, project: str | None
     ) -> JSON:
-        path = f"{self._in(project)}/pipeline-runs/{counter}/gates/{quote(node, safe='')}/{how}"
+        path = f"{self._in(project)}/pipeline-runs/{_seg(counter)}/gates/{quote(node, safe='')}/{how}"
         return self._json("POST", path, json={"comment": comment})
 
     # -- models -----------------------------------------------------------------------------

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from typing import Annotated
 
 import typer
 
-from assay.cli import render
+from assay.cli import remote, render
 from assay.cli.context import console, handles_errors, local_actor, local_workspace, print_json
 from assay.cli.literal import shown, visible
 
@@ -14,6 +16,8 @@ app = typer.Typer(no_args_is_help=True)
 
 Ref = Annotated[str, typer.Argument(help="The execution: its number (12 or #12) or its id.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+#: how often a followed log is read again while nothing new was written
+FOLLOW_POLL_SECONDS = 0.2
 
 
 @app.command("list")
@@ -25,9 +29,14 @@ def list_command(
     """List executions, newest first."""
     from assay.operations import executions
 
-    with local_workspace() as workspace:
-        page = executions.list_executions(workspace, local_actor(), limit=limit)
-    views = [e.to_json() for e in page.executions]
+    server = remote.client()
+    if server is not None:
+        with server:
+            views = server.executions(limit=limit)
+    else:
+        with local_workspace() as workspace:
+            page = executions.list_executions(workspace, local_actor(), limit=limit)
+        views = [e.to_json() for e in page.executions]
     if as_json:
         print_json(views)
     else:
@@ -40,8 +49,13 @@ def show(ref: Ref, as_json: AsJson = False) -> None:
     """Show one execution: parameters, inputs, metadata, outputs, environment."""
     from assay.operations import executions
 
-    with local_workspace() as workspace:
-        view = executions.show_execution(workspace, local_actor(), ref).to_json()
+    server = remote.client()
+    if server is not None:
+        with server:
+            view = server.execution(ref)
+    else:
+        with local_workspace() as workspace:
+            view = executions.show_execution(workspace, local_actor(), ref).to_json()
     if as_json:
         print_json(view)
     else:
@@ -55,14 +69,44 @@ def logs(
     raw: Annotated[
         bool, typer.Option("--raw", help="Print control characters as they came, escape sequences included.")
     ] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing what is written until the execution ends.")
+    ] = False,
 ) -> None:
     """Print an execution's log (stdout and stderr as they came; control characters escaped)."""
+    server = remote.client()
+    if server is not None:
+        with server:
+            if follow:
+                for line in server.follow_logs(ref):
+                    typer.echo(line if raw else visible(line))
+                return
+            _echo(server.logs(ref).encode("utf-8"), raw)
+        return
+    for data in _local_log(ref, follow):
+        _echo(data, raw)
+
+
+def _local_log(ref: str, follow: bool) -> Iterator[bytes]:
+    """The log's bytes; with ``follow``, more as they are written, until the execution ends."""
     from assay.operations import executions
 
+    offset = 0
     with local_workspace() as workspace:
-        chunk = executions.read_log(workspace, local_actor(), ref)
+        while True:
+            chunk = executions.read_log(workspace, local_actor(), ref, offset=offset)
+            if chunk.data:
+                yield chunk.data
+            offset = chunk.next_offset
+            if not follow or (chunk.finished and not chunk.data):
+                return
+            if not chunk.data:
+                time.sleep(FOLLOW_POLL_SECONDS)
+
+
+def _echo(data: bytes, raw: bool) -> None:
     # NOTE: newlines as a text-mode read gives them (\r\n and \r as \n), as this command always printed.
-    text = chunk.data.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+    text = data.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
     typer.echo(text if raw else visible(text), nl=False)
 
 
@@ -72,18 +116,25 @@ def outputs(ref: Ref, as_json: AsJson = False) -> None:
     """List the files an execution produced, with their datum references."""
     from assay.operations import executions
 
-    with local_workspace() as workspace:
-        execution = executions.show_execution(workspace, local_actor(), ref)
+    server = remote.client()
+    if server is not None:
+        with server:
+            found = server.outputs(ref)
+            counter = server.execution(ref)["counter"] if not found else None
+    else:
+        with local_workspace() as workspace:
+            execution = executions.show_execution(workspace, local_actor(), ref)
+        found, counter = [datum.to_json() for datum in execution.outputs], execution.counter
     if as_json:
-        print_json([datum.to_json() for datum in execution.outputs])
+        print_json(found)
         return
-    if not execution.outputs:
-        console.print(f"Execution #{execution.counter} produced no outputs.")
+    if not found:
+        console.print(f"Execution #{counter} produced no outputs.")
         return
-    for datum in execution.outputs:
+    for datum in found:
         console.print(
-            f"{shown(datum.uri)}  {shown(datum.name)}  {render.human_size(datum.size)}  "
-            f"sha256:{datum.sha256[:12]}"
+            f"{shown(datum['uri'])}  {shown(datum['name'])}  {render.human_size(datum['size'])}  "
+            f"sha256:{datum['sha256'][:12]}"
         )
 
 
