@@ -14,7 +14,7 @@ from typing import Any
 
 from assay.catalog.pipelines import FINAL_RUN_STATUSES
 from assay.engine.graph import Graph, build_graph
-from assay.engine.scheduler import Driver
+from assay.engine.scheduler import Driver, Launcher
 from assay.engine.wiring import RunRequest
 from assay.errors import SpecError
 from assay.executors.local import LocalExecutor, NodeLineCallback
@@ -29,6 +29,9 @@ class RunOptions:
     on_event: Callable[[str], None] = lambda message: None
     on_line: NodeLineCallback | None = None
     settings: Settings = field(default_factory=Settings)
+    #: wraps the local executor the driver launches through (the server's scheduler refuses new
+    #: launches while it drains); None: the executor itself
+    wrap_launcher: Callable[[Launcher], Launcher] | None = None
 
 
 def drive(runtime: Runtime, run: Any, options: RunOptions) -> str:
@@ -42,9 +45,10 @@ def drive(runtime: Runtime, run: Any, options: RunOptions) -> str:
     settings = options.settings
     slots = options.slots or settings.slots or os.cpu_count() or 1
     executor = LocalExecutor(runtime, slots, options.on_line)
+    launcher: Launcher = options.wrap_launcher(executor) if options.wrap_launcher else executor
     driver = Driver(
         catalog=runtime.catalog, run=run, graph=graph_of(run), request=RunRequest.from_json(run.request),
-        launcher=executor, actor=runtime.actor, retries=settings.retries,
+        launcher=launcher, actor=runtime.actor, retries=settings.retries,
         reuse=bool(run.request.get("reuse")), on_event=options.on_event,
         baseline_alias=settings.baseline_alias, baseline_model=settings.baseline_model,
         promote_alias=settings.promote_alias,

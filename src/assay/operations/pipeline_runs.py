@@ -24,9 +24,10 @@ from assay.catalog import approvals, datasets, governance, models, pipelines
 from assay.catalog.gates import APPROVED, PENDING, REJECTED
 from assay.catalog.views import describe_run
 from assay.engine.graph import Graph, build_graph
+from assay.engine.scheduler import Launcher
 from assay.engine.wiring import RunRequest, catalog_references, check_request, given_input_notes
 from assay.errors import Conflict, InvalidRequest, NotFound, SpecError, closest
-from assay.executors import runs
+from assay.executors import orphans, runs
 from assay.executors.local import NodeLineCallback
 from assay.executors.orphans import RunDriver, run_driver
 from assay.operations import sources
@@ -56,6 +57,8 @@ class Foreground:
     on_line: NodeLineCallback | None = None
     on_warning: Callable[[str], None] | None = None
     on_progress: Callable[[str], None] | None = None
+    #: the server's scheduler wraps the launcher (to refuse new executions while it drains)
+    wrap_launcher: Callable[[Launcher], Launcher] | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,28 @@ def list_runs(workspace: Workspace, actor: Actor, *, limit: int = 50) -> tuple[R
             RunSummary(run.id, run.counter, run.pipeline, run.status, describe_run(session, run, full=False))
             for run in pipelines.list_runs(session, workspace.project_id, limit=limit)
         )
+
+
+def recover(workspace: Workspace, actor: Actor) -> tuple[str, ...]:
+    """Settle what dead drivers left, and name the runs that nothing drives and that can go on.
+
+    Executions whose driver is gone are recorded ended ("interrupted", ``executors/orphans``), so
+    a resume runs their nodes again; the runs returned are those running, stopping or failing with
+    no live driver, and those waiting for approval whose gates were all decided meanwhile.
+    """
+    actor.require(workspace.project_id, Role.MEMBER, "resume pipeline runs")
+    orphans.settle(workspace.catalog, workspace.project_id, actor.name)
+    with workspace.catalog.read() as session:
+        ids = pipelines.unfinished_run_ids(session, workspace.project_id)
+    found = []
+    for run_id in ids:
+        view = show(workspace, actor, run_id)
+        if view.driver.driver.state == orphans.ALIVE:
+            continue
+        waiting = view.status == pipelines.WAITING
+        if view.driver.stranded or (waiting and all(g.status != PENDING for g in view.gates.values())):
+            found.append(run_id)
+    return tuple(found)
 
 
 # -- start, resume, stop ---------------------------------------------------------------------
