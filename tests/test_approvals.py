@@ -81,7 +81,7 @@ def test_two_approvals_open_the_gate_and_each_is_recorded(
 ) -> None:
     workspace, counter = _seed(catalog, make_project, "approvals:\n  required: 2\n")
     alice = person(workspace, "Alice", Role.APPROVER)
-    first = pipeline_runs.approve(workspace, alice, counter, "promote-model", comment="BLEU is fine")
+    first = gate_ops.approve(workspace, alice, counter, "promote-model", comment="BLEU is fine")
     assert not first.opened
     assert first.run.status == "waiting-approval"
     assert [(a.shown_as, a.principal, a.auth_method) for a in first.gate.approvals] == [
@@ -89,13 +89,13 @@ def test_two_approvals_open_the_gate_and_each_is_recorded(
     ]
     # the same person again, however the name is spelt: refused, and nothing changes
     with pytest.raises(Conflict, match="already approved by you"):
-        pipeline_runs.approve(workspace, person(workspace, "ALICE", Role.APPROVER), counter, "promote-model")
+        gate_ops.approve(workspace, person(workspace, "ALICE", Role.APPROVER), counter, "promote-model")
     assert [g.node for g in gate_ops.gates(workspace, alice)] == ["promote-model"]
     assert gate_ops.gates(workspace, alice, waiting_for_me=True) == ()
     bob = person(workspace, "bob", Role.APPROVER, Auth.SESSION)
     assert [g.node for g in gate_ops.gates(workspace, bob, waiting_for_me=True)] == ["promote-model"]
 
-    second = pipeline_runs.approve(workspace, bob, counter, "promote-model", comment="agreed")
+    second = gate_ops.approve(workspace, bob, counter, "promote-model", comment="agreed")
     assert second.opened
     assert second.run.status == "completed"
     gates, approvals = _gate_rows(workspace)
@@ -117,7 +117,7 @@ def test_a_member_may_not_decide_and_changes_nothing(catalog: Catalog, make_proj
     view = pipeline_runs.start(workspace, person(workspace, "carol", Role.MEMBER), "shape", RunRequest())
     assert view.status == "waiting-approval"
     member = person(workspace, "dave", Role.MEMBER)
-    for decide in (pipeline_runs.approve, pipeline_runs.reject):
+    for decide in (gate_ops.approve, gate_ops.reject):
         with pytest.raises(PermissionDenied, match="needs the approver role"):
             decide(workspace, member, view.counter, "promote")
     viewer = person(workspace, "vera", Role.VIEWER)
@@ -140,11 +140,9 @@ def test_the_starter_may_not_approve_under_separation_of_duties(
     assert gate_ops.gates(workspace, carol, waiting_for_me=True) == ()
     # the authenticated name decides, however it is spelt
     with pytest.raises(PermissionDenied, match="started pipeline run #1 and may not approve it"):
-        pipeline_runs.approve(workspace, person(workspace, "Carol", Role.APPROVER), view.counter, "promote")
+        gate_ops.approve(workspace, person(workspace, "Carol", Role.APPROVER), view.counter, "promote")
     assert _gate_rows(workspace)[1] == []
-    decided = pipeline_runs.approve(
-        workspace, person(workspace, "erin", Role.APPROVER), view.counter, "promote"
-    )
+    decided = gate_ops.approve(workspace, person(workspace, "erin", Role.APPROVER), view.counter, "promote")
     assert decided.opened
     assert decided.run.status == "completed"
 
@@ -152,14 +150,14 @@ def test_the_starter_may_not_approve_under_separation_of_duties(
 def test_a_reject_decides_at_once_even_with_four_eyes(catalog: Catalog, make_project: ProjectFactory) -> None:
     workspace = workspace_of(catalog, make_project, GATED, "approvals:\n  required: 3\n")
     view = pipeline_runs.start(workspace, person(workspace, "carol", Role.MEMBER), "shape", RunRequest())
-    pipeline_runs.approve(workspace, person(workspace, "alice", Role.APPROVER), view.counter, "promote")
-    rejected = pipeline_runs.reject(workspace, person(workspace, "bob", Role.ADMIN), view.counter, "promote",
+    gate_ops.approve(workspace, person(workspace, "alice", Role.APPROVER), view.counter, "promote")
+    rejected = gate_ops.reject(workspace, person(workspace, "bob", Role.ADMIN), view.counter, "promote",
                                     comment="no")  # fmt: skip
     assert rejected.opened
     assert rejected.gate.status == "rejected"
     assert rejected.run.status == "stopped"
     with pytest.raises(Conflict, match="already rejected by bob"):
-        pipeline_runs.approve(workspace, person(workspace, "frank", Role.APPROVER), view.counter, "promote")
+        gate_ops.approve(workspace, person(workspace, "frank", Role.APPROVER), view.counter, "promote")
 
 
 def test_fifty_racing_approvers_make_one_decision(catalog: Catalog, make_project: ProjectFactory) -> None:
@@ -173,7 +171,7 @@ def test_fifty_racing_approvers_make_one_decision(catalog: Catalog, make_project
     def approve(name: str) -> None:
         barrier.wait()
         try:
-            decided = pipeline_runs.approve(
+            decided = gate_ops.approve(
                 workspace, person(workspace, name, Role.APPROVER), view.counter, "promote",
                 background=lambda _workspace, run_id: handed.append(run_id),
             )  # fmt: skip

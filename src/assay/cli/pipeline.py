@@ -101,10 +101,10 @@ def approve(
 ) -> None:
     """Approve a node's gate; the run continues in the foreground (once it has every approval
     that ``approvals.required`` asks for)."""
-    from assay.operations import pipeline_runs
+    from assay.operations import gates
 
     with _driving() as workspace:
-        decision = pipeline_runs.approve(
+        decision = gates.approve(
             workspace, _actor(), ref, node, comment=comment, foreground=_foreground(None, quiet)
         )
         _report(workspace, decision.run.counter, False)
@@ -118,10 +118,10 @@ def reject(
     comment: Annotated[str | None, typer.Option("--comment", "-m", help="Why.")] = None,
 ) -> None:
     """Reject a node's gate; the run stops."""
-    from assay.operations import pipeline_runs
+    from assay.operations import gates
 
     with _driving() as workspace:
-        decision = pipeline_runs.reject(
+        decision = gates.reject(
             workspace, _actor(), ref, node, comment=comment, foreground=_foreground(None, True)
         )
         _report(workspace, decision.run.counter, False)

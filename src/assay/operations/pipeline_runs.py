@@ -1,4 +1,4 @@
-"""Pipeline runs: start, list, show, resume, stop, approve, reject.
+"""Pipeline runs: start, list, show, resume, stop (deciding their gates: ``operations/gates.py``).
 
 Each use case records what it does in the catalog first; where there is then work to do, it
 either drives the run here (the CLI: ``background=None``, until the run finishes or waits for a
@@ -7,21 +7,19 @@ at once::
 
     view = start(workspace, actor, "train-and-promote", RunRequest())          # drives here
     view = start(workspace, actor, "train-and-promote", RunRequest(), background=scheduler.submit)
-    decision = approve(workspace, approver, view.counter, "promote", comment="ROUGE is fine")
-    decision.opened   # False while `approvals.required` wants more approvers
+    decision = gates.approve(workspace, approver, view.counter, "promote", comment="fine")
 
 Roles: a viewer reads; a member starts, resumes and stops; an approver decides gates.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from assay.catalog import approvals, datasets, governance, models, pipelines
-from assay.catalog.gates import APPROVED, PENDING, REJECTED
+from assay.catalog import approvals, datasets, models, pipelines
+from assay.catalog.gates import PENDING
 from assay.catalog.views import describe_run
 from assay.engine.graph import Graph, build_graph
 from assay.engine.scheduler import Launcher
@@ -36,9 +34,6 @@ from assay.operations.workspace import Workspace
 from assay.runtime import Runtime, choose_sandbox
 from assay.spec import load_spec
 from assay.spec.secrets import Secrets
-
-#: how long a decider waits for another process that drives the run to let go of it
-CLAIM_WAIT_SECONDS = 30.0
 
 #: a run handed to the server's scheduler: ``background(workspace, run_id)`` returns at once
 Background = Callable[[Workspace, str], None]
@@ -59,6 +54,10 @@ class Foreground:
     on_progress: Callable[[str], None] | None = None
     #: the server's scheduler wraps the launcher (to refuse new executions while it drains)
     wrap_launcher: Callable[[Launcher], Launcher] | None = None
+
+
+#: a run driven here says nothing
+QUIET = Foreground()
 
 
 @dataclass(frozen=True)
@@ -105,15 +104,6 @@ class RunSummary:
 
     def as_json(self) -> dict[str, Any]:
         return dict(self.detail)
-
-
-@dataclass(frozen=True)
-class DecisionView:
-    """What a decision did: the gate after it (decided, or one approval more) and the run."""
-
-    gate: approvals.GateView
-    opened: bool
-    run: RunView
 
 
 def _approvals_json(gate: approvals.GateView) -> dict[str, Any]:
@@ -191,7 +181,7 @@ def start(
     reuse: bool | None = None,
     source: sources.SourceRequest | None = None,
     background: Background | None = None,
-    foreground: Foreground = Foreground(),
+    foreground: Foreground = QUIET,
 ) -> RunView:
     """Record a run of ``pipeline`` (nothing is recorded if the request is wrong), then drive it.
 
@@ -272,11 +262,11 @@ def resume(
     ref: str | int,
     *,
     background: Background | None = None,
-    foreground: Foreground = Foreground(),
+    foreground: Foreground = QUIET,
 ) -> RunView:
     """Continue a run left unfinished (by a crash, or waiting on a decided gate)."""
     actor.require(workspace.project_id, Role.MEMBER, "resume pipeline runs")
-    run = _run(workspace, ref)
+    run = run_of(workspace, ref)
     if run.status in pipelines.FINAL_RUN_STATUSES:
         raise Conflict(f"pipeline run #{run.counter} is already {run.status}; there is nothing to resume")
     _continue(workspace, actor, run.id, background, foreground)
@@ -289,11 +279,11 @@ def stop(
     ref: str | int,
     *,
     background: Background | None = None,
-    foreground: Foreground = Foreground(),
+    foreground: Foreground = QUIET,
 ) -> RunView:
     """Stop a run: its running executions end, nothing else starts."""
     actor.require(workspace.project_id, Role.MEMBER, "stop pipeline runs")
-    run = _run(workspace, ref)
+    run = run_of(workspace, ref)
     if run.status in pipelines.FINAL_RUN_STATUSES:
         raise Conflict(f"pipeline run #{run.counter} is already {run.status}")
     with workspace.catalog.transaction() as session:
@@ -319,116 +309,6 @@ def stop(
     return show(workspace, actor, run.id)
 
 
-# -- gates ------------------------------------------------------------------------------------
-
-
-def approve(
-    workspace: Workspace,
-    actor: Actor,
-    ref: str | int,
-    node: str,
-    *,
-    comment: str | None = None,
-    background: Background | None = None,
-    foreground: Foreground = Foreground(),
-) -> DecisionView:
-    """Approve a gate; once it has ``approvals.required`` approvals the run continues."""
-    return _decide(workspace, actor, ref, node, APPROVED, comment, background, foreground)
-
-
-def reject(
-    workspace: Workspace,
-    actor: Actor,
-    ref: str | int,
-    node: str,
-    *,
-    comment: str | None = None,
-    background: Background | None = None,
-    foreground: Foreground = Foreground(),
-) -> DecisionView:
-    """Reject a gate at once; the run stops."""
-    return _decide(workspace, actor, ref, node, REJECTED, comment, background, foreground)
-
-
-def _decide(
-    workspace: Workspace,
-    actor: Actor,
-    ref: str | int,
-    node: str,
-    decision: str,
-    comment: str | None,
-    background: Background | None,
-    foreground: Foreground,
-) -> DecisionView:
-    actor.require(workspace.project_id, Role.APPROVER, "decide gates")
-    settings = workspace.settings()
-    run = _run(workspace, ref)
-    if run.status in pipelines.FINAL_RUN_STATUSES:
-        view = show(workspace, actor, run.id)
-        gate = view.gates.get(node)
-        if gate is not None and gate.status != PENDING:
-            when = gate.decided_at.isoformat() if gate.decided_at else "?"
-            raise Conflict(
-                f"node {node!r} of pipeline run #{run.counter} was already {gate.status} "
-                f"by {gate.decided_by} at {when}",
-                hint="a gate is decided once",
-            )
-        raise Conflict(
-            f"pipeline run #{run.counter} is already {run.status}; its gates can no longer be decided",
-            hint=f"`assay pipeline show {run.counter}` shows how it ended",
-        )
-    if decision == APPROVED:  # the same rule, and identities, as `assay models approve`
-        governance.check_different_approver(
-            settings.require_different_approver,
-            actor.name,
-            [(f"started pipeline run #{run.counter}", run.created_by)],
-            "approve",
-        )
-    graph = runs.graph_of(run)
-    if node not in graph.pipeline.nodes:
-        raise InvalidRequest(f"pipeline {graph.name!r} has no node {node!r}")
-    upstream = [name for name in graph.order if name in graph.ancestors(node)]
-    decider = approvals.Decider(actor.name, governance.normalize_identity(actor.name), actor.auth.value)
-    with workspace.catalog.transaction() as session:
-        decided = approvals.decide(
-            session,
-            run.id,
-            node,
-            decision,
-            decider=decider,
-            comment=comment,
-            evidence=approvals.evidence_of(session, run.id, upstream),
-            required=settings.approvals_required,
-        )
-    gate = decided.gate
-    if not decided.opened:
-        foreground.on_event(
-            f"{node}: approved by {actor.name} ({len(gate.approvals)} of {gate.required} approvals)"
-        )
-        return DecisionView(gate, False, show(workspace, actor, run.id))
-    foreground.on_event(f"{node} {decision} by {actor.name}")
-    if background is not None:
-        background(workspace, run.id)
-    else:
-        _continue_after_decision(workspace, actor, run.id, foreground)
-    return DecisionView(gate, True, show(workspace, actor, run.id))
-
-
-def _continue_after_decision(workspace: Workspace, actor: Actor, run_id: str, foreground: Foreground) -> None:
-    # The driver of a run may be about to stop at this very gate (it read the gate as pending):
-    # wait for it to let go, then continue the run here.
-    deadline = time.monotonic() + CLAIM_WAIT_SECONDS
-    while True:
-        try:
-            drive_here(workspace, actor, run_id, foreground)
-            return
-        except Conflict:
-            if time.monotonic() > deadline:
-                foreground.on_event("the process driving this run continues it")
-                return
-            time.sleep(0.2)
-
-
 # -- driving ----------------------------------------------------------------------------------
 
 
@@ -441,12 +321,12 @@ def _continue(
         drive_here(workspace, actor, run_id, foreground)
 
 
-def drive_here(workspace: Workspace, actor: Actor, run_id: str, foreground: Foreground = Foreground()) -> str:
+def drive_here(workspace: Workspace, actor: Actor, run_id: str, foreground: Foreground = QUIET) -> str:
     """Drive the run in this thread, with the run's code, until it ends or waits; its status after.
 
     ``Conflict`` when another process drives it. The server's scheduler calls this from its threads.
     """
-    run = _run(workspace, run_id)
+    run = run_of(workspace, run_id)
     runtime = _runtime(workspace, actor, foreground, run)
     try:
         return runs.drive(runtime, run, _options(workspace, foreground))
@@ -460,6 +340,7 @@ def _options(workspace: Workspace, foreground: Foreground) -> runs.RunOptions:
         on_event=foreground.on_event,
         on_line=foreground.on_line,
         settings=workspace.settings(),
+        wrap_launcher=foreground.wrap_launcher,
     )
 
 
@@ -482,6 +363,7 @@ def _runtime(workspace: Workspace, actor: Actor, foreground: Foreground, run: An
     )
 
 
-def _run(workspace: Workspace, ref: str | int) -> Any:
+def run_of(workspace: Workspace, ref: str | int) -> Any:
+    """The catalog's record of a run (no permission check: for the operations that made one)."""
     with workspace.catalog.read() as session:
         return pipelines.get_run(session, workspace.project_id, ref)

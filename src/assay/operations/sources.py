@@ -227,10 +227,13 @@ def _escapes(path: PurePosixPath) -> bool:
 
 
 def tree_digest(root: Path) -> str:
-    """sha256 over the tree's files (path, executable bit, content), independent of the archive."""
+    """sha256 over the tree's files (path, executable bit, content), independent of the archive
+    (its order, its times); ``.git/`` and ``.assay/`` are not the tree's code and do not count."""
     digest = hashlib.sha256()
     for path in sorted(p for p in root.rglob("*") if not p.is_dir()):
         relative = path.relative_to(root).as_posix()
+        if relative.split("/", 1)[0] in (".git", ".assay"):
+            continue
         content = path.readlink().as_posix().encode() if path.is_symlink() else path.read_bytes()
         mode = "l" if path.is_symlink() else "x" if path.stat().st_mode & 0o111 else "f"
         digest.update(f"{relative}\0{mode}\0{hashlib.sha256(content).hexdigest()}\n".encode())
