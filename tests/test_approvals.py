@@ -8,6 +8,7 @@ import threading
 
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from assay.catalog import Catalog
 from assay.catalog.account_tables import GateApproval
@@ -19,7 +20,7 @@ from assay.operations import gates as gate_ops
 from assay.operations import pipeline_runs
 from assay.operations.actor import Actor, Auth, Role
 from assay.operations.workspace import Workspace
-from tests.conftest import ProjectFactory
+from tests.conftest import ProjectFactory, invoke, invoke_json
 from tests.test_pipelines import EVALUATE, PROMOTE, SHARED, TRAIN
 
 RACERS = 50
@@ -205,3 +206,32 @@ def test_approvals_required_must_be_a_positive_integer(make_project: ProjectFact
     assert [(p.line, p.message) for p in raised.value.problems] == [
         (2, "approvals.required must be an integer ≥ 1 (distinct approvers a gate needs)")
     ]
+
+
+def test_the_cli_shows_the_approvals_a_gate_has(
+    cli: CliRunner, make_project: ProjectFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_project(GATED, {"assay.yaml": "approvals:\n  required: 2\n"}).root
+    assert invoke(cli, root, "pipeline", "run", "shape", "-q")[0] == 0
+    monkeypatch.setenv("ASSAY_USER", "alice")
+    code, output = invoke(cli, root, "pipeline", "approve", "1", "promote", "-m", "fine")
+    assert code == 0, output
+    assert "promote: approved by alice (1 of 2 approvals)" in output
+    code, output = invoke(cli, root, "pipeline", "show", "1")
+    assert "promote: 1 of 2 approvals: alice" in output
+    code, output = invoke(cli, root, "pipeline", "approve", "1", "promote")
+    assert code == 4, output
+    assert "already approved by you" in output
+    gate = next(
+        n["gate"] for n in invoke_json(cli, root, "pipeline", "show", "1")["nodes"] if n["name"] == "promote"
+    )
+    assert (gate["status"], gate["required"], [a["by"] for a in gate["approvals"]]) == (
+        "pending",
+        2,
+        ["alice"],
+    )
+    assert gate["approvals"][0]["auth_method"] == "local"
+    monkeypatch.setenv("ASSAY_USER", "bob")
+    code, output = invoke(cli, root, "pipeline", "approve", "1", "promote")
+    assert code == 0, output
+    assert invoke_json(cli, root, "pipeline", "show", "1")["status"] == "completed"
