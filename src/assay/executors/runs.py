@@ -34,8 +34,11 @@ class RunOptions:
     wrap_launcher: Callable[[Launcher], Launcher] | None = None
 
 
-def drive(runtime: Runtime, run: Any, options: RunOptions) -> str:
+def drive(runtime: Runtime, run: Any, options: RunOptions, *, request: RunRequest | None = None) -> str:
     """Drive ``run`` (as ``catalog.pipelines.get_run`` returns it) here; returns its status after.
+
+    ``request``: the request the run was started with, secret values included (a new run); None:
+    the one recorded with it (a resume, whose secret values are masked).
 
     ``Conflict`` when another process drives it (the lease, ``engine/lease.py``).
 
@@ -46,8 +49,9 @@ def drive(runtime: Runtime, run: Any, options: RunOptions) -> str:
     slots = options.slots or settings.slots or os.cpu_count() or 1
     executor = LocalExecutor(runtime, slots, options.on_line)
     launcher: Launcher = options.wrap_launcher(executor) if options.wrap_launcher else executor
+    given = request or RunRequest.from_json(run.request)
     driver = Driver(
-        catalog=runtime.catalog, run=run, graph=graph_of(run), request=RunRequest.from_json(run.request),
+        catalog=runtime.catalog, run=run, graph=graph_of(run), request=given,
         launcher=launcher, actor=runtime.actor, retries=settings.retries,
         reuse=bool(run.request.get("reuse")), on_event=options.on_event,
         baseline_alias=settings.baseline_alias, baseline_model=settings.baseline_model,

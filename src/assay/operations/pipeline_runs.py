@@ -235,7 +235,9 @@ def start(
     foreground.on_event(f"pipeline run #{counter} of {pipeline!r} started")
     for warning in warnings:
         foreground.on_event(f"warning: {warning}")
-    _continue(workspace, actor, run_id, background, foreground)
+    # NOTE: driven here, the run gets the request as given, secret values included; the catalog
+    # keeps them masked, so a run handed to the background (or resumed) cannot pass them on.
+    _continue(workspace, actor, run_id, background, foreground, request)
     return show(workspace, actor, run_id)
 
 
@@ -313,23 +315,36 @@ def stop(
 
 
 def _continue(
-    workspace: Workspace, actor: Actor, run_id: str, background: Background | None, foreground: Foreground
+    workspace: Workspace,
+    actor: Actor,
+    run_id: str,
+    background: Background | None,
+    foreground: Foreground,
+    request: RunRequest | None = None,
 ) -> None:
     if background is not None:
         background(workspace, run_id)
     else:
-        drive_here(workspace, actor, run_id, foreground)
+        drive_here(workspace, actor, run_id, foreground, request=request)
 
 
-def drive_here(workspace: Workspace, actor: Actor, run_id: str, foreground: Foreground = QUIET) -> str:
+def drive_here(
+    workspace: Workspace,
+    actor: Actor,
+    run_id: str,
+    foreground: Foreground = QUIET,
+    *,
+    request: RunRequest | None = None,
+) -> str:
     """Drive the run in this thread, with the run's code, until it ends or waits; its status after.
 
+    ``request``: the run's request as given (None: as recorded, secret values masked).
     ``Conflict`` when another process drives it. The server's scheduler calls this from its threads.
     """
     run = run_of(workspace, run_id)
     runtime = _runtime(workspace, actor, foreground, run)
     try:
-        return runs.drive(runtime, run, _options(workspace, foreground))
+        return runs.drive(runtime, run, _options(workspace, foreground), request=request)
     finally:
         runtime.close()
 
