@@ -53,6 +53,7 @@ def create_execution(
     execution_id: str | None = None,
     pipeline: PipelinePlace | None = None,
     log_path: str | None = None,
+    source: dict[str, Any] | None = None,
 ) -> Execution:
     """Record a new execution: ``created``, or, given its ``log_path``, ``started`` at once
     (the runtime lays out its folder first, then records that it starts, in one transaction).
@@ -67,6 +68,7 @@ def create_execution(
         "parameters": parameters, "inputs": inputs, "environment": {}, "problems": [],
         "execution_dir": execution_dir, "log_path": log_path or "", "created_at": now,
         "started_at": None if log_path is None else now, "reuse_facts": {},
+        "source": source or {},
     }  # fmt: skip
     if pipeline is not None:
         values.update(pipeline_run_id=pipeline.run_id, pipeline_node=pipeline.node,

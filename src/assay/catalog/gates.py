@@ -44,6 +44,7 @@ def decide_gate(
     actor: str,
     comment: str | None,
     evidence: dict[str, Any],
+    auth_method: str | None = None,
 ) -> Gate:
     """Approve or reject; ``Conflict`` naming the winner if someone decided first."""
     gate = session.scalar(select(Gate).where(Gate.run_id == run.id, Gate.node == node))
@@ -56,7 +57,14 @@ def decide_gate(
     changed = session.execute(  # type: ignore[attr-defined]
         update(Gate)
         .where(Gate.id == gate.id, Gate.status == PENDING)
-        .values(status=decision, decided_by=actor, decided_at=decided_at, comment=comment, evidence=evidence)
+        .values(
+            status=decision,
+            decided_by=actor,
+            decided_at=decided_at,
+            comment=comment,
+            evidence=evidence,
+            auth_method=auth_method,
+        )
         .execution_options(synchronize_session=False)
     ).rowcount
     if changed != 1:

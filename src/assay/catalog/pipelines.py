@@ -186,3 +186,11 @@ def node_executions(session: Session, run_id: str) -> list[Execution]:
     """Every execution started for the run, oldest first."""
     query = select(Execution).where(Execution.pipeline_run_id == run_id).order_by(Execution.counter)
     return list(session.scalars(query))
+
+
+def unfinished_run_ids(session: Session, project_id: str) -> list[str]:
+    """Ids of the project's runs not yet ended (any status but the final ones), oldest first."""
+    query = select(PipelineRun.id).where(
+        PipelineRun.project_id == project_id, PipelineRun.status.not_in(tuple(FINAL_RUN_STATUSES))
+    )
+    return list(session.scalars(query.order_by(PipelineRun.counter)))

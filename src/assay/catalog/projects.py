@@ -162,3 +162,28 @@ def next_counter(session: Session, project_id: str, kind: str) -> int:
 
 def next_execution_counter(session: Session, project_id: str) -> int:
     return next_counter(session, project_id, "execution")
+
+
+@dataclass(frozen=True)
+class CodeOrigin:
+    """Where a project's code comes from on the server: its git repository and default ref."""
+
+    repository: str | None
+    default_ref: str | None
+
+
+def code_origin(session: Session, project_id: str) -> CodeOrigin:
+    row = session.execute(
+        select(Project.repository, Project.default_ref).where(Project.id == project_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"there is no project {project_id}")
+    return CodeOrigin(row[0], row[1])
+
+
+def set_code_origin(
+    session: Session, project_id: str, repository: str | None, default_ref: str | None
+) -> None:
+    session.execute(
+        update(Project).where(Project.id == project_id).values(repository=repository, default_ref=default_ref)
+    )

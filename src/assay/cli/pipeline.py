@@ -18,14 +18,15 @@ from assay.cli.context import (
     print_json,
     progress,
     project,
-    reading,
+    project_id,
     warn,
 )
 from assay.cli.literal import shown, visible
 
 if TYPE_CHECKING:
-    from assay.executors.runs import RunOptions
-    from assay.runtime import Runtime
+    from assay.operations.actor import Actor
+    from assay.operations.pipeline_runs import Foreground, RunView
+    from assay.operations.workspace import Workspace
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -60,7 +61,7 @@ def run_command(
 ) -> None:
     """Run a pipeline of valohai.yaml; it stops at approval gates without waiting."""
     from assay.engine.wiring import RunRequest
-    from assay.executors.runs import start_run
+    from assay.operations import pipeline_runs
     from assay.runtime.inputs import command_line_uri
     from assay.spec.parameters import parse_assignments
 
@@ -72,25 +73,22 @@ def run_command(
             for node, values in _per_node(input_ or [], "input").items()
         },
     )
-    with _runtime() as (runtime, options):
-        options.slots = slots
-        options.reuse = reuse
-        options.on_line = None if quiet else _show_line
-        run = start_run(runtime, name, request, options)
-        _report(runtime, run.counter, explain_reuse)
+    with _driving() as workspace:
+        view = pipeline_runs.start(
+            workspace, _actor(), name, request, reuse=reuse, foreground=_foreground(slots, quiet)
+        )
+        _report(workspace, view.counter, explain_reuse)
 
 
 @app.command("resume")
 @handles_errors
 def resume(ref: Ref, slots: Slots = None, quiet: Quiet = False) -> None:
     """Continue a run left unfinished by a crash; completed nodes are never run again."""
-    from assay.executors.runs import resume_run
+    from assay.operations import pipeline_runs
 
-    with _runtime() as (runtime, options):
-        options.slots = slots
-        options.on_line = None if quiet else _show_line
-        run = resume_run(runtime, ref, options)
-        _report(runtime, run.counter, False)
+    with _driving() as workspace:
+        view = pipeline_runs.resume(workspace, _actor(), ref, foreground=_foreground(slots, quiet))
+        _report(workspace, view.counter, False)
 
 
 @app.command("approve")
@@ -101,8 +99,15 @@ def approve(
     comment: Annotated[str | None, typer.Option("--comment", "-m", help="Why.")] = None,
     quiet: Quiet = False,
 ) -> None:
-    """Approve a node's gate; the run continues in the foreground."""
-    _decide(ref, node, "approved", comment, quiet)
+    """Approve a node's gate; the run continues in the foreground (once it has every approval
+    that ``approvals.required`` asks for)."""
+    from assay.operations import gates
+
+    with _driving() as workspace:
+        decision = gates.approve(
+            workspace, _actor(), ref, node, comment=comment, foreground=_foreground(None, quiet)
+        )
+        _report(workspace, decision.run.counter, False)
 
 
 @app.command("reject")
@@ -113,18 +118,24 @@ def reject(
     comment: Annotated[str | None, typer.Option("--comment", "-m", help="Why.")] = None,
 ) -> None:
     """Reject a node's gate; the run stops."""
-    _decide(ref, node, "rejected", comment, True)
+    from assay.operations import gates
+
+    with _driving() as workspace:
+        decision = gates.reject(
+            workspace, _actor(), ref, node, comment=comment, foreground=_foreground(None, True)
+        )
+        _report(workspace, decision.run.counter, False)
 
 
 @app.command("stop")
 @handles_errors
 def stop(ref: Ref) -> None:
     """Stop a run: running executions are ended, nothing else starts."""
-    from assay.executors.runs import stop_run
+    from assay.operations import pipeline_runs
 
-    with _runtime() as (runtime, options):
-        run = stop_run(runtime, ref, options)
-        _report(runtime, run.counter, False)
+    with _driving() as workspace:
+        view = pipeline_runs.stop(workspace, _actor(), ref, foreground=_foreground(None, True))
+        _report(workspace, view.counter, False)
 
 
 @app.command("list")
@@ -133,11 +144,10 @@ def list_command(
     as_json: AsJson = False, limit: Annotated[int, typer.Option(help="At most this many.")] = 50
 ) -> None:
     """List pipeline runs, newest first."""
-    from assay.catalog.pipelines import list_runs
-    from assay.catalog.views import describe_run
+    from assay.operations import pipeline_runs
 
-    with reading() as (session, pid):
-        views = [describe_run(session, run, full=False) for run in list_runs(session, pid, limit=limit)]
+    with _workspace(create=False) as workspace:
+        views = [run.as_json() for run in pipeline_runs.list_runs(workspace, _actor(), limit=limit)]
     if as_json:
         print_json(views)
     else:
@@ -154,26 +164,43 @@ def show(
     ] = False,
 ) -> None:
     """Show a run as a tree of its nodes, with executions, gates and messages."""
-    if as_json:
-        print_json(_view(ref))
-        return
-    if not watch:
-        view = _view(ref)
-        console.print(render.run_tree(view))
-        _say_driver(view)
-        return
-    from rich.live import Live
+    from assay.operations import pipeline_runs
 
-    with Live(render.run_tree(_view(ref)), console=console, refresh_per_second=4) as live:
-        while True:
-            view = _view(ref)
-            live.update(render.run_tree(view))
-            if view["status"] in ("completed", "error", "stopped", "waiting-approval"):
-                break
-            if view["driver"]["stranded"]:
-                break
-            time.sleep(0.5)
-    _say_driver(view)
+    with _workspace(create=False) as workspace:
+        if as_json:
+            print_json(pipeline_runs.show(workspace, _actor(), ref).as_json())
+            return
+        if not watch:
+            found = pipeline_runs.show(workspace, _actor(), ref)
+            console.print(render.run_tree(found.as_json()))
+            _say_approvals(found)
+            _say_driver(found.as_json())
+            return
+        from rich.live import Live
+
+        found = pipeline_runs.show(workspace, _actor(), ref)
+        with Live(render.run_tree(found.as_json()), console=console, refresh_per_second=4) as live:
+            while True:
+                found = pipeline_runs.show(workspace, _actor(), ref)
+                view = found.as_json()
+                live.update(render.run_tree(view))
+                if view["status"] in ("completed", "error", "stopped", "waiting-approval"):
+                    break
+                if view["driver"]["stranded"]:
+                    break
+                time.sleep(0.5)
+        _say_approvals(found)
+        _say_driver(view)
+
+
+def _say_approvals(found: RunView) -> None:
+    """Pending gates that collected approvals, and how many more they need (four-eyes)."""
+    for node, gate in found.gates.items():
+        if gate.status == "pending" and gate.approvals:
+            names = ", ".join(a.shown_as for a in gate.approvals)
+            console.print(
+                f"\n{shown(node)}: {len(gate.approvals)} of {gate.required} approvals: {shown(names)}"
+            )
 
 
 def _say_driver(view: dict[str, Any]) -> None:
@@ -192,51 +219,52 @@ def _say_driver(view: dict[str, Any]) -> None:
     )
 
 
-def _decide(ref: str, node: str, decision: str, comment: str | None, quiet: bool) -> None:
-    from assay.executors.runs import decide
+def _actor() -> Actor:
+    from assay.operations.actor import Actor
 
-    with _runtime() as (runtime, options):
-        options.on_line = None if quiet else _show_line
-        run = decide(runtime, ref, node, decision, comment, options)
-        _report(runtime, run.counter, False)
+    return Actor.local()
+
+
+def _foreground(slots: int | None, quiet: bool) -> Foreground:
+    from assay.operations.pipeline_runs import Foreground
+
+    return Foreground(
+        slots=slots, on_event=_show_event, on_line=None if quiet else _show_line, on_warning=warn,
+        on_progress=progress,
+    )  # fmt: skip
 
 
 @contextmanager
-def _runtime() -> Iterator[tuple[Runtime, RunOptions]]:
-    from assay.artifacts import ArtifactStore
-    from assay.errors import Interrupted
-    from assay.executors.runs import RunOptions
-    from assay.project import current_user
-    from assay.runtime import Runtime, choose_sandbox
-    from assay.spec.settings import load_settings
+def _workspace(*, create: bool = True) -> Iterator[Workspace]:
+    """The folder's project as a workspace; ``create=False`` for reads (they record nothing)."""
+    from assay.operations.workspace import Workspace
 
     found = project()
-    settings = load_settings(found.root)
     with catalog_for(found) as catalog:
-        runtime = Runtime(
-            project=found,
-            catalog=catalog,
-            store=ArtifactStore.local(found.store_root),
-            sandbox=choose_sandbox(),
-            actor=current_user(),
-            on_warning=warn,
-            on_progress=progress,
-            settings=settings,
-        )
+        yield Workspace(catalog=catalog, project=found, project_id=project_id(catalog, found, create=create))
+
+
+@contextmanager
+def _driving() -> Iterator[Workspace]:
+    """A workspace for a command that may drive a run here, and what a signal to it says."""
+    from assay.errors import Interrupted
+
+    with _workspace() as workspace:
         try:
-            yield runtime, RunOptions(on_event=_show_event, settings=settings)
+            yield workspace
         except Interrupted as exc:  # Ctrl-C, SIGTERM, SIGHUP: its executions are recorded `stopped`
             signals.say_pipeline(exc)
             raise typer.Exit(exc.exit_code) from None
-        finally:
-            runtime.close()
 
 
-def _report(runtime: Runtime, counter: int, explain_reuse: bool) -> None:
+def _report(workspace: Workspace, counter: int, explain_reuse: bool) -> None:
     from assay.errors import StepFailed
+    from assay.operations import pipeline_runs
 
-    view = _view(str(counter), runtime)
+    found = pipeline_runs.show(workspace, _actor(), counter)
+    view = found.as_json()
     console.print(render.run_tree(view))
+    _say_approvals(found)
     if explain_reuse:
         for node in view["nodes"]:
             console.print(f"  {shown(node['name'])}: {shown(node['message'] or 'reuse was not considered')}")
@@ -254,20 +282,6 @@ def _report(runtime: Runtime, counter: int, explain_reuse: bool) -> None:
             f"pipeline run #{counter} failed: {view['message']}",
             hint=f"`assay pipeline show {counter}` shows every node; `assay executions logs N` a log",
         )
-
-
-def _view(ref: str, runtime: Runtime | None = None) -> dict[str, Any]:
-    from assay.catalog.pipelines import get_run
-    from assay.catalog.views import describe_run
-    from assay.executors.orphans import run_driver
-
-    if runtime is None:
-        with reading() as (session, pid):
-            run = get_run(session, pid, ref)
-            return {**describe_run(session, run), "driver": run_driver(run).as_json()}
-    with runtime.catalog.read() as session:
-        run = get_run(session, runtime.project_id, ref)
-        return {**describe_run(session, run), "driver": run_driver(run).as_json()}
 
 
 def _per_node(pairs: list[str], what: str) -> dict[str, dict[str, list[str]]]:

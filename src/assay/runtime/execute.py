@@ -132,6 +132,7 @@ def run_execution(request: ExecutionRequest, runtime: Runtime) -> ExecutionResul
             parameters=prepared.recorded_values, inputs=_inputs_summary(staged),
             execution_dir=str(folder.root),
             actor=runtime.actor, execution_id=folder.root.name, log_path=str(folder.log),
+            source=runtime.source,
             pipeline=None if request.pipeline is None else executions.PipelinePlace(
                 request.pipeline.run_id, request.pipeline.node, request.pipeline.attempt,
                 request.pipeline.index),

@@ -43,6 +43,9 @@ class Runtime:
     lineage: LineageEmitter = field(default_factory=LineageEmitter, repr=False)
     #: progress of slow set-up (building an image's environment); None: say nothing
     on_progress: Callable[[str], None] | None = None
+    #: the code its executions run, recorded on each (``executions.source``): ``{"repository",
+    #: "ref", "commit", "adhoc"}`` for a server's run of a commit; empty for the project's folder
+    source: dict[str, Any] = field(default_factory=dict)
     _project_id: str | None = field(default=None, repr=False)
     _environments: dict[str, Environment] = field(default_factory=dict, repr=False)
     _told: set[str] = field(default_factory=set, repr=False)

@@ -8,6 +8,7 @@ Optional, beside ``valohai.yaml``. Every key is optional::
       slots: 4                     # executions at once (default: CPU count)
     approvals:
       require-different-approver: true   # who started a run (or made a version) may not approve it
+      required: 2                  # distinct approvers before a gate opens (four-eyes; default 1)
     models:
       baseline-alias: production   # `baseline.<metric>` in conditions: this alias's version
       baseline-model: summarizer   # …of this model (default: the one model holding the alias)
@@ -43,7 +44,7 @@ SETTINGS_NAME = "assay.yaml"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}$")
 _SCHEMA: dict[str, dict[str, type]] = {
     "pipelines": {"retries": int, "slots": int},
-    "approvals": {"require-different-approver": bool},
+    "approvals": {"require-different-approver": bool, "required": int},
     "models": {"baseline-alias": str, "baseline-model": str, "promote-alias": str},
 }
 
@@ -89,6 +90,8 @@ class Settings:
     retries: int = 2
     slots: int | None = None
     require_different_approver: bool = False
+    #: ``approvals.required``: distinct approvers a gate needs before it opens (≥ 1)
+    approvals_required: int = 1
     baseline_alias: str = "production"
     baseline_model: str | None = None
     promote_alias: str | None = "production"
@@ -164,6 +167,12 @@ def _check(data: Any, source: SourceMap, problems: list[Problem]) -> dict[str, A
                 )
             elif (key, name, item) == ("models", "promote-alias", False):
                 values["promote_alias"] = None
+            elif (key, name) == ("approvals", "required"):
+                if type(item) is not int or item < 1:
+                    message = "approvals.required must be an integer ≥ 1 (distinct approvers a gate needs)"
+                    problems.append(source.problem((key, name), "error", message))
+                else:
+                    values["approvals_required"] = item
             elif expected is str and (not isinstance(item, str) or not _NAME.match(item)):
                 problems.append(
                     source.problem(
