@@ -12,6 +12,7 @@ import typer
 
 from assay.cli import datasets, datums, envs, executions, lineage, lint, models, pipeline, run, signals
 from assay.cli.context import State
+from assay.cli.server import app as server_app
 
 app = typer.Typer(
     name="assay",
@@ -48,6 +49,7 @@ app.add_typer(datasets.app, name="datasets", help="Datasets: versions of sets of
 app.add_typer(
     lineage.app, name="lineage", help="Lineage: what was built from a piece of data, where a model came from."
 )
+app.add_typer(server_app, name="server", help="Serve the REST API; the server's users and API tokens.")
 
 
 def main() -> None:
