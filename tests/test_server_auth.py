@@ -26,7 +26,7 @@ from fastapi.testclient import TestClient
 from assay.catalog import Catalog
 from assay.errors import Conflict, Unauthenticated
 from assay.operations import users
-from assay.operations.actor import Role
+from assay.operations.actor import Actor, Role
 from assay.server.app import create_app
 from assay.server.config import ServerConfig
 from tests.route_roles import PUBLIC, ROUTE_ROLES, SIGNED_IN
@@ -347,3 +347,39 @@ def test_assay_server_answers_and_stops_cleanly_on_sigterm(database_url: str, tm
     assert process.returncode == 0, stderr
     assert '"route": "/readyz"' in stderr
     assert "Traceback" not in stderr
+
+
+def test_the_cli_manages_accounts_on_the_catalog_it_would_serve(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from assay.cli.app import app
+
+    monkeypatch.setenv("ASSAY_DATABASE_URL", database_url)
+    runner = CliRunner()
+    home = str(tmp_path)
+    first = runner.invoke(app, ["-C", home, "server", "init", "--name", "root"])
+    assert first.exit_code == 0, first.output
+    token = first.stdout.strip().splitlines()[-1]
+    assert token.startswith("assay_")
+    again = runner.invoke(app, ["-C", home, "server", "init"])
+    assert again.exit_code == 4
+    added = runner.invoke(app, ["-C", home, "server", "users", "add", "ana", "--role", "approver",
+                                "--password", "-"], input=PASSWORD + "\n")  # fmt: skip
+    assert added.exit_code == 0, added.output
+    listed = runner.invoke(app, ["-C", home, "server", "users", "list"])
+    assert "approver on *" in listed.output
+    with Catalog.open(database_url) as catalog:
+        assert users.authenticate_password(catalog, "ana", PASSWORD).role_on("any") is Role.APPROVER
+        made = runner.invoke(
+            app, ["-C", home, "server", "tokens", "create", "--user", "ana", "--expires", "2w"]
+        )
+        assert made.exit_code == 0, made.output
+        ana_token = made.stdout.strip().splitlines()[-1]
+        assert users.authenticate_token(catalog, ana_token).name == "ana"
+        token_id = users.tokens_of(catalog, Actor.local(), "ana")[-1].id
+        assert runner.invoke(app, ["-C", home, "server", "tokens", "revoke", token_id]).exit_code == 0
+        with pytest.raises(Unauthenticated, match="revoked"):
+            users.authenticate_token(catalog, ana_token)
+    assert token not in listed.output
