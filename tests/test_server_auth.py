@@ -135,6 +135,7 @@ def test_access_log_lines_are_json_without_secrets(server: Server, caplog: pytes
     }
     assert set(lines[0]) == {"time", "method", "route", "status", "duration_ms", "principal"}
     assert lines[1]["status"] == 401
+    assert lines[1]["route"] == "/api/v1/projects"
     assert lines[1]["principal"] is None
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "s3cr3t" not in text
@@ -383,3 +384,16 @@ def test_the_cli_manages_accounts_on_the_catalog_it_would_serve(
         with pytest.raises(Unauthenticated, match="revoked"):
             users.authenticate_token(catalog, ana_token)
     assert token not in listed.output
+
+
+def test_the_session_secret_is_made_once_readable_by_its_owner_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ASSAY_SERVER_SECRET", raising=False)
+    first = ServerConfig.load(tmp_path)
+    secret_file = tmp_path / ".assay" / "server-secret"
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+    assert ServerConfig.load(tmp_path).secret == first.secret
+    assert first.secret not in repr(first)
+    monkeypatch.setenv("ASSAY_SERVER_SECRET", "x" * 40)
+    assert ServerConfig.load(tmp_path).secret == "x" * 40

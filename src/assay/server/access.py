@@ -102,8 +102,11 @@ class AccessMiddleware:
     def _template(self, scope: Scope) -> str:
         """The route's path template (``/api/v1/projects/{project}``): never the path itself."""
         route = scope.get("route")
-        if route is None:
-            route = next((r for r in self.routes if r.matches(scope)[0] is Match.FULL), None)
+        if route is None:  # refused before routing: find the route the path would have reached
+            from fastapi.routing import iter_route_contexts
+
+            contexts = iter_route_contexts(self.routes)
+            route = next((c for c in contexts if c.original_route.matches(scope)[0] is Match.FULL), None)
         path = getattr(route, "path", None)
         return path if isinstance(path, str) else "unmatched"
 

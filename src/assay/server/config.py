@@ -66,8 +66,9 @@ def database_url(home: Path) -> str:
     url = os.environ.get("ASSAY_DATABASE_URL")
     if url:
         return url
-    state = home / STATE_DIR
-    state.mkdir(parents=True, exist_ok=True)
+    from assay.project import Project
+
+    state = Project(root=home, name=home.name).ensure_state_dir()  # with its .gitignore
     return f"sqlite:///{state / 'assay.db'}"
 
 
@@ -81,8 +82,9 @@ def load_secret(home: Path) -> str:
                 hint=f"use at least {MIN_SECRET} random characters, e.g. `openssl rand -hex 32`",
             )
         return given
-    path = home / STATE_DIR / SECRET_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from assay.project import Project
+
+    path = Project(root=home, name=home.name).ensure_state_dir() / SECRET_FILE
     try:
         # NOTE: O_EXCL with the mode given at creation: the secret is never readable by others,
         # not even between a write and a chmod, and two servers starting at once make one.
