@@ -11,13 +11,13 @@ from assay.errors import (
     AssayError,
     Conflict,
     InvalidRequest,
-    NotAuthenticated,
     NotFound,
     PermissionDenied,
     Problem,
     SpecError,
     StepFailed,
     StorageError,
+    Unauthenticated,
 )
 
 if _typing.TYPE_CHECKING:
@@ -30,13 +30,13 @@ __all__ = [
     "Client",
     "Conflict",
     "InvalidRequest",
-    "NotAuthenticated",
     "NotFound",
     "PermissionDenied",
     "Problem",
     "SpecError",
     "StepFailed",
     "StorageError",
+    "Unauthenticated",
     "__version__",
 ]
 

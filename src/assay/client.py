@@ -13,7 +13,7 @@ Usage::
 Answers are the JSON documents the server returns — the same documents `assay … --json` prints
 for the same things, so scripts can move between the two. Lists are followed across their
 cursor pages. An error answer is raised as the ``AssayError`` of its status (404 ``NotFound``,
-409 ``Conflict``, 403 ``PermissionDenied``, 401 ``NotAuthenticated``, 422 ``InvalidRequest``),
+409 ``Conflict``, 403 ``PermissionDenied``, 401 ``Unauthenticated``, 422 ``InvalidRequest``),
 with the server's message and hint; a server that cannot be reached is an ``AssayError`` that
 names the URL.
 """
@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 import httpx
 
-from assay.errors import AssayError, Conflict, InvalidRequest, NotAuthenticated, NotFound, PermissionDenied
+from assay.errors import AssayError, Conflict, InvalidRequest, NotFound, PermissionDenied, Unauthenticated
 
 JSON = dict[str, Any]
 #: how much of a download is held at once
@@ -37,7 +37,7 @@ CHUNK = 1024 * 1024
 
 
 _BY_STATUS: dict[int, type[AssayError]] = {
-    401: NotAuthenticated,
+    401: Unauthenticated,
     403: PermissionDenied,
     404: NotFound,
     409: Conflict,

@@ -9,7 +9,7 @@ maps to exactly one CLI exit code and one HTTP status, declared here and nowhere
     ├── NotFound                  3  404  no execution / datum / alias by that reference
     ├── Conflict                  4  409  the thing exists already or was decided already
     ├── PermissionDenied          5  403  the user may not do that
-    │   └── NotAuthenticated      5  401  no credential, or one the server does not accept
+    │   └── Unauthenticated       5  401  no credential, or one that is wrong, expired or revoked
     ├── StepFailed                6  200  the user's command ran and failed (the run itself is recorded)
     └── StorageError              7  500  the artifact store refused: missing or corrupt blob
 
@@ -104,8 +104,9 @@ class PermissionDenied(AssayError):
     http_status = 403
 
 
-class NotAuthenticated(PermissionDenied):
-    """No credential was given, or the server does not accept it (unknown, expired, revoked)."""
+class Unauthenticated(PermissionDenied):
+    """The server does not know who is asking: no token or session, or one that is wrong,
+    expired or revoked. Which of those is never said, so a guesser learns nothing."""
 
     http_status = 401
 

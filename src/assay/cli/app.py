@@ -24,6 +24,7 @@ from assay.cli import (
     signals,
 )
 from assay.cli.context import State
+from assay.cli.server import app as server_app
 
 app = typer.Typer(
     name="assay",
@@ -62,6 +63,7 @@ app.add_typer(datasets.app, name="datasets", help="Datasets: versions of sets of
 app.add_typer(
     lineage.app, name="lineage", help="Lineage: what was built from a piece of data, where a model came from."
 )
+app.add_typer(server_app, name="server", help="Serve the REST API; the server's users and API tokens.")
 
 
 def main() -> None:
