@@ -4,7 +4,10 @@ that each refuses a caller whose role is one too low. Add a line for every route
 
 ``minimum``: "public" (anyone), "signed-in" (any user), or a role name — on the project of the
 ``{project}`` path parameter, or, for routes without one, on every project (``"*"``).
-``body``: a valid request body, so that a refusal is about the caller and not the body.
+``body`` and ``query``: a valid request body and query, so that a refusal is about the caller
+and not the request. ``placeholder``: the path's parameters (``x``) name nothing, so the
+caller who may is answered 404 (the registry's routes; the test's server holds no data), or
+422 for an upload (its body is multipart, not ``body``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from typing import Any
 class Access:
     minimum: str
     body: dict[str, Any] | None = None
+    query: dict[str, str] | None = None
+    placeholder: bool = False
 
 
 PUBLIC, SIGNED_IN = "public", "signed-in"
@@ -32,6 +37,68 @@ ROUTE_ROLES: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/projects"): Access(SIGNED_IN),
     ("POST", "/api/v1/projects"): Access("admin", {"name": "elsewhere", "repository": "/"}),
     ("GET", "/api/v1/projects/{project}"): Access("viewer"),
+    ("GET", "/api/v1/projects/{project}/executions"): Access("viewer"),
+    ("GET", "/api/v1/projects/{project}/executions/{counter}"): Access("viewer", placeholder=True),
+    ("GET", "/api/v1/projects/{project}/executions/{counter}/logs"): Access("viewer", placeholder=True),
+    ("GET", "/api/v1/projects/{project}/executions/{counter}/outputs"): Access("viewer", placeholder=True),
+    ("GET", "/api/v1/projects/{project}/executions/{counter}/outputs/{path:path}"): Access(
+        "viewer", placeholder=True
+    ),
+    ("POST", "/api/v1/projects/{project}/executions/{counter}/stop"): Access("member", placeholder=True),
+    ("GET", "/api/v1/projects/{project}/models"): Access("viewer"),
+    ("GET", "/api/v1/projects/{project}/models/{model}"): Access("viewer", placeholder=True),
+    ("GET", "/api/v1/projects/{project}/models/{model}/versions"): Access("viewer", placeholder=True),
+    ("GET", "/api/v1/projects/{project}/models/{model}/versions/{version}"): Access(
+        "viewer", placeholder=True
+    ),
+    ("GET", "/api/v1/projects/{project}/models/{model}/compare"): Access(
+        "viewer", query={"versions": "v1,v2"}, placeholder=True
+    ),
+    ("POST", "/api/v1/projects/{project}/models/{model}/versions/{version}/approve"): Access(
+        "approver", {"comment": "fine"}, placeholder=True
+    ),
+    ("POST", "/api/v1/projects/{project}/models/{model}/versions/{version}/reject"): Access(
+        "approver", {"comment": "no"}, placeholder=True
+    ),
+    ("POST", "/api/v1/projects/{project}/models/{model}/versions/{version}/comments"): Access(
+        "member", {"text": "looks good"}, placeholder=True
+    ),
+    ("POST", "/api/v1/projects/{project}/models/{model}/versions/{version}/scores"): Access(
+        "member", {"rubric": "tone", "value": 4}, placeholder=True
+    ),
+    ("GET", "/api/v1/projects/{project}/models/{model}/aliases"): Access("viewer", placeholder=True),
+    ("GET", "/api/v1/projects/{project}/models/{model}/aliases/{alias}"): Access("viewer", placeholder=True),
+    ("GET", "/api/v1/projects/{project}/models/{model}/aliases/{alias}/history"): Access(
+        "viewer", placeholder=True
+    ),
+    ("PUT", "/api/v1/projects/{project}/models/{model}/aliases/{alias}"): Access(
+        "member", {"version": "v1"}, placeholder=True
+    ),
+    ("GET", "/api/v1/projects/{project}/datasets"): Access("viewer"),
+    ("GET", "/api/v1/projects/{project}/datasets/{dataset}"): Access("viewer", placeholder=True),
+    ("POST", "/api/v1/projects/{project}/datasets/{dataset}/versions"): Access("member", placeholder=True),
+    ("GET", "/api/v1/projects/{project}/datasets/{dataset}/versions/{version}"): Access(
+        "viewer", placeholder=True
+    ),
+    ("GET", "/api/v1/projects/{project}/datasets/{dataset}/versions/{version}/files/{path:path}"): Access(
+        "viewer", placeholder=True
+    ),
+    ("POST", "/api/v1/projects/{project}/datasets/{dataset}/versions/{version}/flag"): Access(
+        "approver", {"reason": "leaked labels"}, placeholder=True
+    ),
+    ("POST", "/api/v1/projects/{project}/datasets/{dataset}/versions/{version}/unflag"): Access(
+        "approver", {"reason": "fixed"}, placeholder=True
+    ),
+    ("GET", "/api/v1/projects/{project}/lineage/affected"): Access(
+        "viewer", query={"uri": "dataset://x/v1"}, placeholder=True
+    ),
+    ("GET", "/api/v1/projects/{project}/lineage/show"): Access(
+        "viewer", query={"uri": "dataset://x/v1"}, placeholder=True
+    ),
+    ("GET", "/api/v1/projects/{project}/lineage/graph"): Access(
+        "viewer", query={"uri": "dataset://x/v1"}, placeholder=True
+    ),
+    ("GET", "/api/v1/projects/{project}/events"): Access("viewer"),
     ("GET", "/api/v1/users"): Access("admin"),
     ("POST", "/api/v1/users"): Access("admin", {"name": "newcomer", "role": "viewer"}),
     ("GET", "/api/v1/tokens"): Access(SIGNED_IN),

@@ -195,21 +195,35 @@ class Client:
     def models(self, *, project: str | None = None) -> list[JSON]:
         return list(self._pages(f"{self._in(project)}/models"))
 
-    def versions(self, model: str, *, limit: int | None = None, project: str | None = None) -> list[JSON]:
-        return list(self._pages(f"{self._model(model, project)}/versions", limit=limit))
+    def model(self, model: str, *, project: str | None = None) -> JSON:
+        """A model with its versions and aliases."""
+        return self._json("GET", self._model(model, project))
 
-    def version(self, model: str, version: str | int, *, project: str | None = None) -> JSON:
-        return self._json("GET", f"{self._model(model, project)}/versions/{_seg(version)}")
+    def versions(
+        self, model: str, *, status: str | None = None, tag: str | None = None, limit: int | None = None,
+        project: str | None = None,
+    ) -> list[JSON]:  # fmt: skip
+        query = {"status": status, "tag": tag}
+        return list(self._pages(f"{self._model(model, project)}/versions", query, limit))
+
+    def version(
+        self, model: str, version: str | int, *, at: str | None = None, project: str | None = None
+    ) -> JSON:
+        """A version (``v3``, ``production``, ``latest``); with ``at`` (ISO-8601) and an alias,
+        the version the alias held then."""
+        params = {"at": at} if at is not None else None
+        return self._json("GET", f"{self._model(model, project)}/versions/{_seg(version)}", params=params)
 
     def compare(self, model: str, versions: Iterable[str | int], *, project: str | None = None) -> JSON:
         wanted = ",".join(str(v) for v in versions)
         return self._json("GET", f"{self._model(model, project)}/compare", params={"versions": wanted})
 
     def approve_version(
-        self, model: str, version: str | int, *, comment: str | None = None, project: str | None = None
-    ) -> JSON:
+        self, model: str, version: str | int, *, comment: str | None = None, force: bool = False,
+        reason: str | None = None, project: str | None = None,
+    ) -> JSON:  # fmt: skip
         path = f"{self._model(model, project)}/versions/{_seg(version)}/approve"
-        return self._json("POST", path, json={"comment": comment})
+        return self._json("POST", path, json={"comment": comment, "force": force, "reason": reason})
 
     def reject_version(
         self, model: str, version: str | int, *, comment: str | None = None, project: str | None = None
@@ -231,6 +245,11 @@ class Client:
     def aliases(self, model: str, *, project: str | None = None) -> list[JSON]:
         return list(self._pages(f"{self._model(model, project)}/aliases"))
 
+    def alias(self, model: str, alias: str, *, at: str | None = None, project: str | None = None) -> JSON:
+        """Where ``alias`` points now, or pointed at ``at`` (ISO-8601): alias, uri, at, version."""
+        params = {"at": at} if at is not None else None
+        return self._json("GET", f"{self._model(model, project)}/aliases/{_seg(alias)}", params=params)
+
     def alias_history(self, model: str, alias: str, *, project: str | None = None) -> list[JSON]:
         return list(self._pages(f"{self._model(model, project)}/aliases/{_seg(alias)}/history"))
 
@@ -246,12 +265,16 @@ class Client:
     def datasets(self, *, project: str | None = None) -> list[JSON]:
         return list(self._pages(f"{self._in(project)}/datasets"))
 
+    def dataset(self, dataset: str, *, project: str | None = None) -> JSON:
+        """A dataset with its versions and aliases."""
+        return self._json("GET", self._dataset(dataset, project))
+
     def dataset_version(self, dataset: str, version: str | int, *, project: str | None = None) -> JSON:
         return self._json("GET", f"{self._dataset(dataset, project)}/versions/{_seg(version)}")
 
     def create_dataset_version(
-        self, dataset: str, files: Mapping[str, Path], *, version: str | None = None,
-        project: str | None = None,
+        self, dataset: str, files: Mapping[str, Path], *, version: str, tags: Iterable[str] = (),
+        from_version: str | None = None, aliases: Iterable[str] = (), project: str | None = None,
     ) -> JSON:  # fmt: skip
         """A new version of ``dataset`` holding ``files`` (name in the version → file on disk),
         streamed: a file is read in chunks, never held whole."""
@@ -260,8 +283,12 @@ class Client:
             upload = [
                 ("files", (name, handle, "application/octet-stream")) for name, handle in handles.items()
             ]
-            data = {"version": version} if version else {}
-            return self._json("POST", f"{self._dataset(dataset, project)}/versions", files=upload, data=data)
+            # NOTE: httpx sends the fields before the files, as the server needs them
+            data: dict[str, Any] = {"version": version, "tag": list(tags), "alias": list(aliases)}
+            if from_version is not None:
+                data["from"] = from_version
+            return self._json("POST", f"{self._dataset(dataset, project)}/versions", files=upload, data=data,
+                              timeout=None)  # fmt: skip
         finally:
             for handle in handles.values():
                 handle.close()
@@ -272,9 +299,12 @@ class Client:
         where = f"{self._dataset(dataset, project)}/versions/{_seg(version)}/files/{_path(path)}"
         return self._download(where, into)
 
-    def flag(self, dataset: str, version: str | int, reason: str, *, project: str | None = None) -> JSON:
+    def flag(
+        self, dataset: str, version: str | int, reason: str, *, demote: bool = False,
+        project: str | None = None,
+    ) -> JSON:  # fmt: skip
         path = f"{self._dataset(dataset, project)}/versions/{_seg(version)}/flag"
-        return self._json("POST", path, json={"reason": reason})
+        return self._json("POST", path, json={"reason": reason, "demote": demote})
 
     def unflag(self, dataset: str, version: str | int, reason: str, *, project: str | None = None) -> JSON:
         path = f"{self._dataset(dataset, project)}/versions/{_seg(version)}/unflag"
@@ -282,14 +312,16 @@ class Client:
 
     # -- lineage and events -----------------------------------------------------------------
 
-    def affected(self, uri: str, *, project: str | None = None) -> JSON:
-        return self._json("GET", f"{self._in(project)}/lineage/affected", params={"uri": uri})
+    def affected(self, uri: str, *, depth: int | None = None, project: str | None = None) -> JSON:
+        return self._json("GET", f"{self._in(project)}/lineage/affected", params=_lineage(uri, depth))
 
-    def lineage(self, uri: str, *, project: str | None = None) -> JSON:
-        return self._json("GET", f"{self._in(project)}/lineage/show", params={"uri": uri})
+    def lineage(self, uri: str, *, depth: int | None = None, project: str | None = None) -> JSON:
+        return self._json("GET", f"{self._in(project)}/lineage/show", params=_lineage(uri, depth))
 
-    def graph(self, uri: str, *, depth: int | None = None, project: str | None = None) -> JSON:
-        params = {"uri": uri, **({"depth": str(depth)} if depth is not None else {})}
+    def graph(
+        self, uri: str, *, direction: str = "down", depth: int | None = None, project: str | None = None
+    ) -> JSON:
+        params = {**_lineage(uri, depth), "direction": direction}
         return self._json("GET", f"{self._in(project)}/lineage/graph", params=params)
 
     def events(
@@ -371,6 +403,10 @@ def _raise_for(answer: httpx.Response, *, read: bool = False) -> None:
     detail = problem.get("detail") or problem.get("title") or f"HTTP {answer.status_code}"
     error = _BY_STATUS.get(answer.status_code, AssayError)
     raise error(str(detail), hint=problem.get("hint"))
+
+
+def _lineage(uri: str, depth: int | None) -> dict[str, str]:
+    return {"uri": uri, **({"depth": str(depth)} if depth is not None else {})}
 
 
 def _seg(value: str | int) -> str:

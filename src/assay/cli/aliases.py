@@ -7,11 +7,11 @@ The rules (who may move a protected alias, what a move decides) are operations/a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Any
 
 import typer
 
-from assay.cli import render_registry
+from assay.cli import remote, render_registry
 from assay.cli.context import (
     console,
     handles_errors,
@@ -22,9 +22,6 @@ from assay.cli.context import (
     warn,
 )
 from assay.cli.literal import shown
-
-if TYPE_CHECKING:
-    from assay.operations.aliases import AliasChange
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 Reason = Annotated[str | None, typer.Option("--reason", "-m", help="Why; kept with the move.")]
@@ -59,20 +56,48 @@ def alias_app(kind: str) -> typer.Typer:
     ) -> None:
         from assay.operations import aliases
 
+        server = _server(kind, "set")
+        if server is not None:
+            name, version = remote.split_ref(kind, ref)
+            with server:
+                _show_move(server.set_alias(name, alias, version or "", reason=reason, force=force), as_json)
+            return
         with local_workspace(create=True) as workspace:
             change = aliases.set_alias(workspace, local_actor(), kind, ref, alias, reason=reason, force=force)
         for warning in change.warnings:
             warn(warning)
-        _show_move(change, as_json)
+        _show_move(change.to_json(), as_json)
 
     @app.command("remove", help=f"Remove ALIAS from its {kind} version; the removal is kept in the history.")
     @handles_errors
     def remove_alias(name: Name, alias: AliasName, reason: Reason = None, as_json: AsJson = False) -> None:
         from assay.operations import aliases
 
+        remote.refuse_remote(f"assay {kind}s alias remove")
         with local_workspace(create=True) as workspace:
             change = aliases.remove_alias(workspace, local_actor(), kind, name, alias, reason=reason)
-        _show_move(change, as_json)
+        _show_move(change.to_json(), as_json)
+
+    @app.command("show", help=f"The aliases of a {kind} and the versions they point at now.")
+    @handles_errors
+    def show(name: Name, as_json: AsJson = False) -> None:
+        from assay.operations import aliases
+
+        server = _server(kind, "show")
+        if server is not None:
+            with server:
+                held = {item["alias"]: item["version"] for item in server.aliases(remote.split_ref(
+                    kind, name, version_required=False)[0])}  # fmt: skip
+        else:
+            with local_workspace() as workspace:
+                held = aliases.show_aliases(workspace, local_actor(), kind, name)
+        if as_json:
+            print_json(held)
+            return
+        for alias, version in sorted(held.items()):
+            console.print(f"{shown(alias)}  →  {shown(version)}")
+        if not held:
+            console.print(f"{shown(name)} has no aliases.")
 
     @app.command(
         "history",
@@ -94,14 +119,32 @@ def alias_app(kind: str) -> typer.Typer:
             raise InvalidRequest(
                 "--at asks where one alias pointed", hint=f"name it: … {name} production --at {at}"
             )
+        server = _server(kind, "history")
+        if server is not None:
+            owner = remote.split_ref(kind, name, version_required=False)[0]
+            with server:
+                if when is not None and alias is not None:
+                    _show_held(server.alias(owner, alias, at=when.isoformat()), as_json)
+                    return
+                if alias is not None:
+                    moves = server.alias_history(owner, alias)
+                else:  # every alias's moves, oldest first, as the catalog lists them
+                    listed = [
+                        move
+                        for item in server.aliases(owner)
+                        for move in server.alias_history(owner, item["alias"])
+                    ]
+                    moves = sorted(listed, key=lambda move: move["at"] or "")
+            if as_json:
+                print_json(moves)
+            else:
+                render_registry.alias_history(console, moves, f"{kind}://{owner}")
+            return
         with local_workspace() as workspace:
             if when is not None and alias is not None:
-                held = aliases.alias_at(workspace, local_actor(), kind, name, alias, when)
-                if as_json:
-                    print_json(held.to_json())
-                else:
-                    pointed = f"{shown(held.uri)} pointed at [bold]{shown(held.version)}[/]"
-                    console.print(f"{pointed} at {shown(held.at)}")
+                _show_held(
+                    aliases.alias_at(workspace, local_actor(), kind, name, alias, when).to_json(), as_json
+                )
                 return
             moves = aliases.alias_history(workspace, local_actor(), kind, name, alias)
             owner = aliases.owner_name(kind, name)
@@ -113,14 +156,31 @@ def alias_app(kind: str) -> typer.Typer:
     return app
 
 
-def _show_move(change: AliasChange, as_json: bool) -> None:
-    move = change.move
+def _server(kind: str, command: str) -> Any:
+    """The configured server's client for a model alias command; datasets' aliases have no
+    server form (yet), so those are refused against a server."""
+    if kind != "model":
+        remote.refuse_remote(f"assay {kind}s alias {command}")
+        return None
+    return remote.client()
+
+
+def _show_held(held: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        print_json(change.to_json())
-    elif not change.changed:
-        console.print(f"{shown(move.uri)} already points at {shown(move.to)}; nothing changed.")
-    elif move.to is None:
-        console.print(f"{shown(move.uri)} removed (it pointed at {shown(move.from_)}).")
+        print_json(held)
     else:
-        came_from = f" (was {shown(move.from_)})" if move.from_ else ""
-        console.print(f"{shown(move.uri)} → [bold]{shown(move.to)}[/]{came_from}")
+        pointed = f"{shown(held['uri'])} pointed at [bold]{shown(held['version'])}[/]"
+        console.print(f"{pointed} at {shown(held['at'])}")
+
+
+def _show_move(change: dict[str, Any], as_json: bool) -> None:
+    """An ``AliasChange``'s JSON: the alias's last move and whether this call made it."""
+    if as_json:
+        print_json(change)
+    elif not change["changed"]:
+        console.print(f"{shown(change['uri'])} already points at {shown(change['to'])}; nothing changed.")
+    elif change["to"] is None:
+        console.print(f"{shown(change['uri'])} removed (it pointed at {shown(change['from'])}).")
+    else:
+        came_from = f" (was {shown(change['from'])})" if change["from"] else ""
+        console.print(f"{shown(change['uri'])} → [bold]{shown(change['to'])}[/]{came_from}")

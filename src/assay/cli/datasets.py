@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from assay.cli import render_lineage, render_registry
+from assay.cli import remote, render_lineage, render_registry
 from assay.cli.aliases import alias_app
 from assay.cli.context import console, handles_errors, local_actor, local_workspace, print_json
 from assay.cli.literal import shown
@@ -30,8 +30,13 @@ def list_command(as_json: AsJson = False) -> None:
     """List datasets: versions, aliases, the latest version."""
     from assay.operations import datasets
 
-    with local_workspace() as workspace:
-        views = [d.to_json() for d in datasets.list_datasets(workspace, local_actor())]
+    server = remote.client()
+    if server is not None:
+        with server:
+            views = server.datasets()
+    else:
+        with local_workspace() as workspace:
+            views = [d.to_json() for d in datasets.list_datasets(workspace, local_actor())]
     if as_json:
         print_json(views)
     else:
@@ -49,12 +54,19 @@ def show(
     """Show a dataset (its versions and aliases) or a version (its files, as datum:// references)."""
     from assay.operations import datasets
 
-    with local_workspace() as workspace:
-        found = datasets.show(workspace, local_actor(), ref)
-    view = found.to_json()
+    server = remote.client()
+    if server is not None:
+        name, version = remote.split_ref(KIND, ref, version_required=False)
+        with server:
+            view = server.dataset(name) if version is None else server.dataset_version(name, version)
+        whole = version is None
+    else:
+        with local_workspace() as workspace:
+            found = datasets.show(workspace, local_actor(), ref)
+        view, whole = found.to_json(), isinstance(found, datasets.DatasetDetail)
     if as_json:
         print_json(view)
-    elif isinstance(found, datasets.DatasetDetail):
+    elif whole:
         render_registry.dataset_detail(console, view)
     else:
         render_registry.dataset_version_detail(console, view)
@@ -88,11 +100,28 @@ def create(
     """
     from assay.operations import datasets
 
+    server = remote.client()
+    if server is not None:
+        from assay.runtime.datasets import collect_files
+
+        # NOTE: every path is checked here before a byte is sent; each file is streamed
+        found = collect_files(tuple(files))
+        with server:
+            view = server.create_dataset_version(
+                remote.split_ref(KIND, name, version_required=False)[0], found, version=version,
+                tags=tag or (), from_version=from_, aliases=alias or (),
+            )  # fmt: skip
+        _show_version(view, as_json)
+        return
     with local_workspace(create=True) as workspace:
         view = datasets.create_version(
             workspace, local_actor(), name, version, files, tags=tag or (), from_version=from_,
             aliases=alias or (),
         ).to_json()  # fmt: skip
+    _show_version(view, as_json)
+
+
+def _show_version(view: dict[str, object], as_json: bool) -> None:
     if as_json:
         print_json(view)
     else:
@@ -115,8 +144,14 @@ def flag(
     """Flag a dataset version as flawed: every model version built from it is marked."""
     from assay.operations import datasets
 
-    with local_workspace(create=True) as workspace:
-        result = datasets.flag(workspace, local_actor(), ref, reason=reason, demote=demote).to_json()
+    server = remote.client()
+    if server is not None:
+        name, version = remote.split_ref(KIND, ref)
+        with server:
+            result = server.flag(name, version or "", reason, demote=demote)
+    else:
+        with local_workspace(create=True) as workspace:
+            result = datasets.flag(workspace, local_actor(), ref, reason=reason, demote=demote).to_json()
     if as_json:
         print_json(result)
         return
@@ -141,8 +176,14 @@ def unflag(
     """Lift a dataset version's flag (recorded; the flag's history stays)."""
     from assay.operations import datasets
 
-    with local_workspace(create=True) as workspace:
-        result = datasets.unflag(workspace, local_actor(), ref, reason=reason).to_json()
+    server = remote.client()
+    if server is not None:
+        name, version = remote.split_ref(KIND, ref)
+        with server:
+            result = server.unflag(name, version or "", reason)
+    else:
+        with local_workspace(create=True) as workspace:
+            result = datasets.unflag(workspace, local_actor(), ref, reason=reason).to_json()
     if as_json:
         print_json(result)
     else:

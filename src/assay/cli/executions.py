@@ -148,6 +148,16 @@ def stop(
     (with that process gone, this command does both)."""
     from assay.operations import executions
 
+    server = remote.client()
+    if server is not None:
+        with server:
+            asked = server.stop_execution(ref)
+        counter = asked["counter"]
+        console.print(
+            f"Execution #{counter} ({shown(asked['step'])}) was asked to stop; it is {asked['status']} "
+            f"now: `assay executions show {counter}` shows when it ends"
+        )
+        return
     with local_workspace() as workspace:
         stopped = executions.stop_execution(workspace, local_actor(), ref, wait=wait, on_event=_say)
     console.print(
@@ -167,6 +177,7 @@ def settle(as_json: AsJson = False) -> None:
     and kill what they left running."""
     from assay.operations import executions
 
+    remote.refuse_remote("assay executions settle")  # the server settles its own, as it starts
     with local_workspace() as workspace:
         report = executions.settle_executions(workspace, local_actor())
     if as_json:

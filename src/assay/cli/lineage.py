@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from assay.cli import render_lineage
+from assay.cli import remote, render_lineage
 from assay.cli.context import console, handles_errors, local_actor, local_workspace, print_json
 
 app = typer.Typer(no_args_is_help=True)
@@ -36,6 +36,15 @@ def affected(ref: Ref, depth: Depth = None, fmt: FormatOption = Format.text, as_
     the input through which the data entered — with executions, runs, aliases and status."""
     from assay.operations import lineage
 
+    server = remote.client()
+    if server is not None:
+        with server:
+            if fmt == Format.dot:
+                _dot(server.graph(ref, direction="down", depth=depth))
+                return
+            view = server.affected(ref, depth=depth)
+        _print(view, fmt, as_json, render_lineage.affected)
+        return
     with local_workspace() as workspace:
         if fmt == Format.dot:
             _dot(lineage.graph(workspace, local_actor(), ref, direction="down", depth=depth).to_json())
@@ -51,6 +60,15 @@ def show(ref: Ref, depth: Depth = None, fmt: FormatOption = Format.text, as_json
     decisions and who made them, and the version it replaced."""
     from assay.operations import lineage
 
+    server = remote.client()
+    if server is not None:
+        with server:
+            if fmt == Format.dot:
+                _dot(server.graph(ref, direction="up", depth=depth))
+                return
+            view = server.lineage(ref, depth=depth)
+        _print(view, fmt, as_json, render_lineage.show)
+        return
     with local_workspace() as workspace:
         if fmt == Format.dot:
             _dot(lineage.graph(workspace, local_actor(), ref, direction="up", depth=depth).to_json())
@@ -70,9 +88,14 @@ def graph(
     """Every node and recorded edge upstream or downstream of REF (JSON, or dot)."""
     from assay.operations import lineage
 
-    with local_workspace() as workspace:
-        direction = "up" if upstream else "down"
-        view = lineage.graph(workspace, local_actor(), ref, direction=direction, depth=depth).to_json()
+    direction = "up" if upstream else "down"
+    server = remote.client()
+    if server is not None:
+        with server:
+            view = server.graph(ref, direction=direction, depth=depth)
+    else:
+        with local_workspace() as workspace:
+            view = lineage.graph(workspace, local_actor(), ref, direction=direction, depth=depth).to_json()
     if fmt == Format.dot:
         _dot(view)
     else:

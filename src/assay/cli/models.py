@@ -7,11 +7,11 @@ the model itself where a command accepts one.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Any
 
 import typer
 
-from assay.cli import render_registry
+from assay.cli import remote, render_registry
 from assay.cli.aliases import alias_app
 from assay.cli.context import (
     console,
@@ -23,9 +23,6 @@ from assay.cli.context import (
     warn,
 )
 from assay.cli.literal import shown
-
-if TYPE_CHECKING:
-    from assay.operations.models import VersionCard
 
 KIND = "model"
 
@@ -56,8 +53,13 @@ def list_command(as_json: AsJson = False) -> None:
     """List models: versions, aliases, the latest approved version."""
     from assay.operations import models
 
-    with local_workspace() as workspace:
-        views = [m.to_json() for m in models.list_models(workspace, local_actor())]
+    server = remote.client()
+    if server is not None:
+        with server:
+            views = server.models()
+    else:
+        with local_workspace() as workspace:
+            views = [m.to_json() for m in models.list_models(workspace, local_actor())]
     if as_json:
         print_json(views)
     else:
@@ -78,12 +80,23 @@ def show(
     from assay.operations import models
 
     when = parse_time(at) if at is not None else None
-    with local_workspace() as workspace:
-        found = models.show(workspace, local_actor(), ref, at=when)
-    view = found.to_json()
+    server = remote.client()
+    if server is not None:
+        name, version = remote.split_ref(KIND, ref, version_required=when is not None)
+        with server:
+            view = (
+                server.model(name)
+                if version is None
+                else server.version(name, version, at=when.isoformat() if when else None)
+            )
+        is_model = version is None
+    else:
+        with local_workspace() as workspace:
+            found = models.show(workspace, local_actor(), ref, at=when)
+        view, is_model = found.to_json(), isinstance(found, models.ModelDetail)
     if as_json:
         print_json(view)
-    elif isinstance(found, models.ModelDetail):
+    elif is_model:
         render_registry.model_detail(console, view)
     else:
         render_registry.version_card(console, view)
@@ -100,10 +113,16 @@ def versions(
     """List a model's versions, newest first."""
     from assay.operations import models
 
-    with local_workspace() as workspace:
-        views = [
-            v.to_json() for v in models.list_versions(workspace, local_actor(), name, status=status, tag=tag)
-        ]
+    server = remote.client()
+    if server is not None:
+        with server:
+            views = server.versions(name, status=status, tag=tag)
+    else:
+        with local_workspace() as workspace:
+            views = [
+                v.to_json()
+                for v in models.list_versions(workspace, local_actor(), name, status=status, tag=tag)
+            ]
     if as_json:
         print_json(views)
     else:
@@ -114,10 +133,21 @@ def versions(
 @handles_errors
 def compare(first: Ref, second: Ref, as_json: AsJson = False) -> None:
     """Two versions side by side: status, tags, every metric, and the delta (second − first)."""
+    from assay.errors import InvalidRequest
     from assay.operations import models
 
-    with local_workspace() as workspace:
-        view = models.compare_versions(workspace, local_actor(), first, second).to_json()
+    server = remote.client()
+    if server is not None:
+        (model, one), (other, two) = remote.split_ref(KIND, first), remote.split_ref(KIND, second)
+        if model != other:
+            raise InvalidRequest(
+                f"through a server, a comparison is of two versions of one model, not {model} and {other}"
+            )
+        with server:
+            view = server.compare(model, [one or "", two or ""])
+    else:
+        with local_workspace() as workspace:
+            view = models.compare_versions(workspace, local_actor(), first, second).to_json()
     if as_json:
         print_json(view)
     else:
@@ -139,6 +169,14 @@ def approve(
     with --force --reason, a flagged one with a warning. Aliases do not move: `alias set` does."""
     from assay.operations import models
 
+    server = remote.client()
+    if server is not None:
+        name, version = remote.split_ref(KIND, ref)
+        with server:
+            card = server.approve_version(name, version or "", comment=comment, force=force, reason=reason)
+        forced = f" (forced: {reason})" if force else ""
+        _show_card(card, as_json, f"{card['uri']} is now approved{forced}.")
+        return
     with local_workspace(create=True) as workspace:
         decided = models.approve_version(
             workspace, local_actor(), ref, comment=comment, force=force, reason=reason
@@ -146,7 +184,7 @@ def approve(
     for warning in decided.warnings:
         warn(warning)
     forced = f" (forced: {decided.forced_reason})" if decided.forced_reason is not None else ""
-    _show_card(decided.card, as_json, f"{decided.card.uri} is now approved{forced}.")
+    _show_card(decided.card.to_json(), as_json, f"{decided.card.uri} is now approved{forced}.")
 
 
 @app.command("reject")
@@ -155,9 +193,15 @@ def reject(ref: Ref, comment: Comment = None, as_json: AsJson = False) -> None:
     """Reject a version."""
     from assay.operations import models
 
-    with local_workspace(create=True) as workspace:
-        decided = models.reject_version(workspace, local_actor(), ref, comment=comment)
-    _show_card(decided.card, as_json, f"{decided.card.uri} is now rejected.")
+    server = remote.client()
+    if server is not None:
+        name, version = remote.split_ref(KIND, ref)
+        with server:
+            card = server.reject_version(name, version or "", comment=comment)
+    else:
+        with local_workspace(create=True) as workspace:
+            card = models.reject_version(workspace, local_actor(), ref, comment=comment).card.to_json()
+    _show_card(card, as_json, f"{card['uri']} is now rejected.")
 
 
 @app.command("comment")
@@ -168,9 +212,15 @@ def comment_command(
     """Add a comment to a version's card."""
     from assay.operations import cards
 
-    with local_workspace(create=True) as workspace:
-        card = cards.comment(workspace, local_actor(), ref, text)
-    _show_card(card, as_json, f"Comment added to {card.uri}.")
+    server = remote.client()
+    if server is not None:
+        name, version = remote.split_ref(KIND, ref)
+        with server:
+            card = server.comment(name, version or "", text)
+    else:
+        with local_workspace(create=True) as workspace:
+            card = cards.comment(workspace, local_actor(), ref, text).to_json()
+    _show_card(card, as_json, f"Comment added to {card['uri']}.")
 
 
 @app.command("score")
@@ -186,9 +236,16 @@ def score_command(
     from assay.operations import cards
 
     number = cards.parse_score(value)
-    with local_workspace(create=True) as workspace:
-        card = cards.score(workspace, local_actor(), ref, rubric=rubric, value=number, comment=comment)
-    _show_card(card, as_json, f"Scored {card.uri}: {rubric} {number}/5.")
+    server = remote.client()
+    if server is not None:
+        name, version = remote.split_ref(KIND, ref)
+        with server:
+            card = server.score(name, version or "", rubric, number, comment=comment)
+    else:
+        with local_workspace(create=True) as workspace:
+            scored = cards.score(workspace, local_actor(), ref, rubric=rubric, value=number, comment=comment)
+        card = scored.to_json()
+    _show_card(card, as_json, f"Scored {card['uri']}: {rubric} {number}/5.")
 
 
 @app.command("describe")
@@ -199,6 +256,7 @@ def describe_command(
     """Set the description of a model (REF a name) or of one of its versions."""
     from assay.operations import models
 
+    remote.refuse_remote("assay models describe")
     with local_workspace(create=True) as workspace:
         view = models.describe(workspace, local_actor(), ref, text)
     if as_json:
@@ -207,8 +265,8 @@ def describe_command(
         console.print(f"Description of {shown(view.uri)} set.")
 
 
-def _show_card(card: VersionCard, as_json: bool, done: str) -> None:
+def _show_card(card: dict[str, Any], as_json: bool, done: str) -> None:
     if as_json:
-        print_json(card.to_json())
+        print_json(card)
     else:
         console.print(shown(done))

@@ -134,3 +134,28 @@ def logout_command() -> None:
         console.print(f"removed {path}", markup=False)
     else:
         console.print("not logged in", markup=False)
+
+
+def refuse_remote(command: str) -> None:
+    """Refuse ``command`` when a server is configured and the command has no server form: it
+    would act on this host's catalog, not the server's, which is never what was meant."""
+    server = configured()
+    if server is not None:
+        raise InvalidRequest(
+            f"`{command}` has no server form, and a server is configured ({server.url}): nothing was done",
+            hint="run it on the server's host, or unset ASSAY_URL (`assay logout`) to act on this folder",
+        )
+
+
+def split_ref(kind: str, ref: str, *, version_required: bool = True) -> tuple[str, str | None]:
+    """``summarizer/v2`` (or ``model://summarizer/v2``) as the server's path names it: the
+    model's or dataset's name and the version, alias or ``latest`` (None: none given)."""
+    from assay.catalog.uris import parse_ref
+
+    parsed = parse_ref(ref, kind)
+    if version_required and not parsed.version:
+        raise InvalidRequest(
+            f"{ref!r} names no version",
+            hint=f"add a version or alias: {parsed.name}/v1, {parsed.name}/latest",
+        )
+    return parsed.name, parsed.version or None

@@ -31,7 +31,17 @@ from assay.server import auth, metrics, problems
 from assay.server.access import AccessMiddleware
 from assay.server.config import ServerConfig
 from assay.server.context import ServerContext
-from assay.server.routes import health, projects, users
+from assay.server.routes import (
+    aliases,
+    datasets,
+    events,
+    executions,
+    health,
+    lineage,
+    models,
+    projects,
+    users,
+)
 from assay.server.sessions import check_csrf
 
 log = logging.getLogger("assay.server")
@@ -42,6 +52,12 @@ ROUTERS: list[APIRouter] = [
     auth.router,
     metrics.router,
     projects.router,
+    executions.router,
+    models.router,
+    aliases.router,
+    datasets.router,
+    lineage.router,
+    events.router,
     users.router,
 ]
 
