@@ -195,6 +195,10 @@ def test_every_read_answers_what_the_cli_prints(api: Api) -> None:
         "executions", "list"
     )
     assert api.get("/executions", status="error")["data"] == []
+    first = api.get("/models/summarizer/versions", limit=1)
+    second = api.get("/models/summarizer/versions", limit=1, cursor=first["next_cursor"])
+    assert first["data"] + second["data"] == pairs[5][0]
+    assert second["next_cursor"] is None
     kinds = [e["kind"] for e in api.get("/events", kind="model.alias.moved")["data"]]
     assert kinds == ["model.alias.moved"]
 
@@ -281,6 +285,23 @@ def test_pagination_walks_120_executions_without_repeats(live: Live, tmp_path: P
         assert [e["counter"] for e in client.executions()] == seen  # pages of 500, followed
 
 
+def test_a_log_longer_than_a_chunk_comes_whole(api: Api, tmp_path: Path) -> None:
+    log = tmp_path / "long.log"
+    log.write_bytes(b"".join(f"line {n} \u00e9\r\n".encode() for n in range(300_000)))  # ~4.5 MB
+    with api.catalog.transaction() as session:
+        create_execution(
+            session, project_id=api.project_id, step="train", image="python:3.11", command="true",
+            parameters={}, inputs={}, execution_dir=str(tmp_path), actor="tester", log_path=str(log),
+        )  # fmt: skip
+    answer = api.client.get(api.url("/executions/1/logs"), headers=api.headers("vera"))
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "text/plain; charset=utf-8"
+    assert answer.content == log.read_bytes()
+    missing = api.client.get(api.url("/executions/2/logs"), headers=api.headers("vera"))
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+
+
 def test_a_tampered_blob_is_a_storage_problem_not_a_broken_stream(api: Api) -> None:
     _registry(api)
     good = api.client.get(api.url("/datasets/news/versions/v1/files/a.jsonl"), headers=api.headers("vera"))
@@ -319,6 +340,7 @@ def test_following_a_running_execution_streams_its_lines_then_ends(live: Live) -
             assert status_at_first == "started"  # the first line came while it still ran
             assert client.execution(1)["status"] == "completed"
             assert "".join(f"{line}\n" for line in lines) == client.logs(1).replace("\r", "")
+            assert client.logs(1) == Path(client.execution(1)["log_path"]).read_bytes().decode()
     finally:
         output = running.communicate(timeout=60)[0]
     assert running.returncode == 0, output

@@ -45,6 +45,8 @@ FOLLOW_POLL_SECONDS = 0.2
 KEEPALIVE_SECONDS = 15.0
 #: bytes read from a followed log at a time
 FOLLOW_READ = 1 << 16
+#: bytes of a whole log read at a time
+LOG_CHUNK = 1 << 20
 
 
 class ExecutionPublic(Document):
@@ -118,8 +120,22 @@ def read_logs(
             events, media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )  # fmt: skip
-    chunk = executions.read_log(workspace, actor, execution.ref)
-    return Response(chunk.data, media_type="text/plain; charset=utf-8")
+    first = executions.read_log(workspace, actor, execution.ref, limit=LOG_CHUNK)  # no log: 404 now
+    return StreamingResponse(
+        _log(workspace, actor, execution.ref, first), media_type="text/plain; charset=utf-8"
+    )
+
+
+def _log(workspace: Workspace, actor: Actor, ref: str, first: executions.LogChunk) -> Iterator[bytes]:
+    """The log as it was when the first chunk was read, a chunk at a time (a log may be huge)."""
+    yield first.data
+    offset, end = first.next_offset, first.size
+    while offset < end:
+        chunk = executions.read_log(workspace, actor, ref, offset=offset, limit=min(LOG_CHUNK, end - offset))
+        if not chunk.data:
+            return
+        yield chunk.data
+        offset = chunk.next_offset
 
 
 async def _follow(workspace: Workspace, actor: Actor, ref: str, request: Request) -> AsyncIterator[str]:
