@@ -105,6 +105,7 @@ class EventKind(StrEnum):
     GATE_REQUESTED = "gate.requested"
     GATE_APPROVED = "gate.approved"
     GATE_REJECTED = "gate.rejected"
+    GATE_APPROVAL = "gate.approval"  # one approval of a gate that needs more than one
     VERDICT_RECORDED = "verdict.recorded"
     MODEL_CREATED = "model.created"
     MODEL_DESCRIBED = "model.described"
