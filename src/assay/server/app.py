@@ -31,7 +31,7 @@ from assay.server import auth, metrics, problems
 from assay.server.access import AccessMiddleware
 from assay.server.config import ServerConfig
 from assay.server.context import ServerContext
-from assay.server.routes import health, projects, users
+from assay.server.routes import gates, health, pipeline_runs, projects, users
 from assay.server.sessions import check_csrf
 
 log = logging.getLogger("assay.server")
@@ -42,6 +42,8 @@ ROUTERS: list[APIRouter] = [
     auth.router,
     metrics.router,
     projects.router,
+    pipeline_runs.router,
+    gates.router,
     users.router,
 ]
 
