@@ -17,6 +17,7 @@ from assay.catalog import edges
 from assay.catalog.dialects import upsert
 from assay.catalog.events import record_event
 from assay.catalog.registry_tables import Alias, AliasMove, DatasetVersion, ModelVersion
+from assay.catalog.states import EventKind
 from assay.catalog.tables import utcnow
 from assay.catalog.uris import check_alias_name
 from assay.errors import InvalidRequest
@@ -88,7 +89,7 @@ def move_alias(
         edges.record_edge(session, project_id, edges.REPLACED, (edges.MODEL_VERSION, previous),
                           (edges.MODEL_VERSION, version_id), name)  # fmt: skip
     record_event(
-        session, project_id, f"{kind}.alias.moved", f"{kind}://{owner_name}/{name}", actor,
+        session, project_id, EventKind.of(kind, "alias.moved"), f"{kind}://{owner_name}/{name}", actor,
         {"alias": name, "version_id": version_id, "version": version_name,
          "previous_version_id": previous, "reason": reason, **(facts or {})},
     )  # fmt: skip

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from assay.catalog import executions, gates, pipelines, promotion, verdicts
 from assay.catalog.account_tables import GateApproval
 from assay.catalog.events import record_event
+from assay.catalog.states import EventKind
 from assay.catalog.tables import Gate, PipelineRun
 from assay.errors import Conflict, InvalidRequest, NotFound
 
@@ -134,7 +135,7 @@ def decide(
     record_event(
         session,
         run.project_id,
-        "gate.approval",
+        EventKind.GATE_APPROVAL,
         f"gate:{locked.id}",
         decider.shown_as,
         {

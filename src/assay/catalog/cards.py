@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from assay.catalog import models
 from assay.catalog.events import record_event
 from assay.catalog.registry_tables import CardEntry, Model, ModelVersion
+from assay.catalog.states import EventKind
 from assay.catalog.uris import NAME
 from assay.errors import InvalidRequest
 
@@ -25,8 +26,8 @@ def add_comment(session: Session, model: Model, version: ModelVersion, author: s
     if not text.strip():
         raise InvalidRequest("a comment needs some text")
     entry = models.add_card_entry(session, version, "comment", author, {"text": text})
-    record_event(session, model.project_id, "model.version.commented", models.uri(model, version), author,
-                 {"version_id": version.id, "text": text})  # fmt: skip
+    record_event(session, model.project_id, EventKind.MODEL_VERSION_COMMENTED, models.uri(model, version),
+                 author, {"version_id": version.id, "text": text})  # fmt: skip
     return entry
 
 
@@ -47,8 +48,8 @@ def add_score(
         raise InvalidRequest(f"a score is a whole number from 1 to 5, not {score!r}")
     body = {"rubric": rubric, "score": score, "comment": comment}
     entry = models.add_card_entry(session, version, "score", author, body)
-    record_event(session, model.project_id, "model.version.scored", models.uri(model, version), author,
-                 {"version_id": version.id, **body})  # fmt: skip
+    record_event(session, model.project_id, EventKind.MODEL_VERSION_SCORED, models.uri(model, version),
+                 author, {"version_id": version.id, **body})  # fmt: skip
     return entry
 
 
@@ -58,10 +59,10 @@ def set_description(
     """Set the description of the model (``version`` None) or of one of its versions."""
     if version is None:
         previous, model.description = model.description, text
-        kind, subject = "model.described", f"model://{model.name}"
+        kind, subject = EventKind.MODEL_DESCRIBED, f"model://{model.name}"
     else:
         previous, version.description = version.description, text
-        kind, subject = "model.version.described", models.uri(model, version)
+        kind, subject = EventKind.MODEL_VERSION_DESCRIBED, models.uri(model, version)
     session.flush()
     record_event(session, model.project_id, kind, subject, author,
                  {"description": text, "previous": previous})  # fmt: skip

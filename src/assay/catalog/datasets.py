@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from assay.catalog import aliases, edges
 from assay.catalog.events import record_event
 from assay.catalog.registry_tables import Alias, Dataset, DatasetVersion, DatasetVersionFile
+from assay.catalog.states import EventKind
 from assay.catalog.tables import Datum, utcnow
 from assay.catalog.uris import LATEST, NUMBERED, Ref, check_version_name, did_you_mean, parse_ref
 from assay.errors import Conflict, InvalidRequest, NotFound
@@ -28,7 +29,9 @@ def ensure_dataset(session: Session, project_id: str, name: str, actor: str) -> 
         dataset = Dataset(project_id=project_id, name=name, created_by=actor, created_at=utcnow())
         session.add(dataset)
         session.flush()
-        record_event(session, project_id, "dataset.created", f"dataset://{name}", actor, {"dataset": name})
+        record_event(
+            session, project_id, EventKind.DATASET_CREATED, f"dataset://{name}", actor, {"dataset": name}
+        )
     return dataset
 
 
@@ -110,7 +113,7 @@ def create_version(
         session, dataset.project_id, [(edges.CONTAINS, (edges.DATUM, d), node, n) for n, d in listed.items()]
     )
     record_event(
-        session, dataset.project_id, "dataset.version.created", uri(dataset, version), actor,
+        session, dataset.project_id, EventKind.DATASET_VERSION_CREATED, uri(dataset, version), actor,
         {"dataset": dataset.name, "version": version.name, "files": len(listed),
          "execution_id": source_execution_id},
     )  # fmt: skip

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from assay.catalog import edges
 from assay.catalog.events import record_event
+from assay.catalog.states import EventKind
 from assay.catalog.tables import Datum, DatumAlias, new_id, utcnow
 from assay.errors import InvalidRequest, NotFound
 
@@ -109,7 +110,7 @@ def set_datum_alias(session: Session, project_id: str, name: str, datum: Datum, 
     record_event(
         session,
         project_id,
-        "datum.alias.moved",
+        EventKind.DATUM_ALIAS_MOVED,
         f"datum-alias:{name}",
         actor,
         {"alias": name, "datum_id": datum.id, "previous_datum_id": previous},

@@ -17,9 +17,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from assay.catalog.events import record_event
+from assay.catalog.states import EventKind
 from assay.catalog.tables import Event, Execution, utcnow
 
-DRIVER, STOP_REQUESTED = "execution.driver", "execution.stop-requested"
+DRIVER, STOP_REQUESTED = EventKind.EXECUTION_DRIVER, EventKind.EXECUTION_STOP_REQUESTED
 _UNFINISHED = ("created", "started")
 
 
@@ -79,8 +80,8 @@ def settle(session: Session, execution: Execution, *, status: str, message: str,
     if changed.rowcount != 1:  # type: ignore[attr-defined]
         return False
     execution.status, execution.message = status, message
-    record_event(session, execution.project_id, f"execution.{status}", _subject(execution.id), actor,
-                 {"counter": execution.counter, "message": message, "settled": True})  # fmt: skip
+    record_event(session, execution.project_id, EventKind.of("execution", status), _subject(execution.id),
+                 actor, {"counter": execution.counter, "message": message, "settled": True})  # fmt: skip
     return True
 
 

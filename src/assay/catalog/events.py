@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from assay.catalog.states import EventKind
 from assay.catalog.tables import Event, utcnow
 
 _INSERT = insert(Event)
@@ -15,7 +16,7 @@ _INSERT = insert(Event)
 def record_event(
     session: Session,
     project_id: str | None,
-    kind: str,
+    kind: EventKind,
     subject: str,
     actor: str,
     payload: dict[str, Any] | None = None,
@@ -25,7 +26,7 @@ def record_event(
     NOTE: a plain INSERT on the session's connection, not an ORM object: events are only
     ever written, and this way an event costs one statement instead of a unit-of-work flush.
     """
-    row = {"project_id": project_id, "kind": kind, "subject": subject, "actor": actor,
+    row = {"project_id": project_id, "kind": str(kind), "subject": subject, "actor": actor,
            "payload": payload or {}, "created_at": utcnow()}  # fmt: skip
     session.connection().execute(_INSERT, row)
 

@@ -14,6 +14,7 @@ from assay.catalog import edges
 from assay.catalog.events import record_event
 from assay.catalog.projects import next_execution_counter
 from assay.catalog.refs import by_ref
+from assay.catalog.states import FINAL_EXECUTION_STATUSES, EventKind, ExecutionStatus
 from assay.catalog.tables import (
     Datum,
     Execution,
@@ -24,9 +25,10 @@ from assay.catalog.tables import (
     utcnow,
 )
 
-#: statuses, as Valohai names them; the last three are final
-CREATED, STARTED, COMPLETED, ERROR, STOPPED = "created", "started", "completed", "error", "stopped"
-FINAL_STATUSES = frozenset({COMPLETED, ERROR, STOPPED})
+#: re-exported for the modules that still use the old names (states.py declares them)
+CREATED, STARTED, COMPLETED = ExecutionStatus.CREATED, ExecutionStatus.STARTED, ExecutionStatus.COMPLETED
+ERROR, STOPPED = ExecutionStatus.ERROR, ExecutionStatus.STOPPED
+FINAL_STATUSES = FINAL_EXECUTION_STATUSES
 
 
 @dataclass(frozen=True)
@@ -79,10 +81,12 @@ def create_execution(
         edges.record_edge(session, project_id, edges.CONTAINS, (edges.PIPELINE_RUN, pipeline.run_id),
                           (edges.EXECUTION, execution.id), pipeline.node)  # fmt: skip
     subject = f"execution:{execution.id}"
-    record_event(session, project_id, "execution.created", subject, actor,
+    record_event(session, project_id, EventKind.EXECUTION_CREATED, subject, actor,
                  {"counter": execution.counter, "step": step})  # fmt: skip
     if log_path is not None:
-        record_event(session, project_id, "execution.started", subject, actor, {"counter": execution.counter})
+        record_event(
+            session, project_id, EventKind.EXECUTION_STARTED, subject, actor, {"counter": execution.counter}
+        )
     return execution
 
 
@@ -173,7 +177,7 @@ def finish_execution(
     record_event(
         session,
         execution.project_id,
-        f"execution.{status}",
+        EventKind.of("execution", status),
         f"execution:{execution.id}",
         actor,
         {"counter": execution.counter, "exit_code": exit_code},

@@ -15,6 +15,7 @@ from assay.catalog.edges import DATASET_VERSION, MODEL_VERSION, Node
 from assay.catalog.events import record_event
 from assay.catalog.lineage_tables import DatasetFlag, ModelVersionFlag
 from assay.catalog.registry_tables import Dataset, DatasetVersion, Model, ModelVersion
+from assay.catalog.states import EventKind
 from assay.catalog.tables import utcnow
 from assay.errors import Conflict, InvalidRequest
 
@@ -55,9 +56,10 @@ def flag_dataset(
         session.add(
             ModelVersionFlag(flag_id=flag.id, version_id=r.id, how=sorted(r.how), created_at=utcnow())
         )
-        record_event(session, project_id, "model.version.flagged", str(facts[(MODEL_VERSION, r.id)]["ref"]),
-                     actor, {"flag_id": flag.id, "dataset": subject, "reason": reason})  # fmt: skip
-    record_event(session, project_id, "dataset.flagged", subject, actor,
+        ref = str(facts[(MODEL_VERSION, r.id)]["ref"])
+        record_event(session, project_id, EventKind.MODEL_VERSION_FLAGGED, ref, actor,
+                     {"flag_id": flag.id, "dataset": subject, "reason": reason})  # fmt: skip
+    record_event(session, project_id, EventKind.DATASET_FLAGGED, subject, actor,
                  {"flag_id": flag.id, "reason": reason, "affected": len(reached)})  # fmt: skip
     moved, left = (
         _demote(session, project_id, {r.id for r in reached}, subject, reason, actor) if demote else ([], [])
@@ -110,7 +112,7 @@ def unflag_dataset(session: Session, project_id: str, ref: str, *, reason: str, 
     if active is None:
         raise Conflict(f"{subject} is not flagged", hint="`assay datasets show` lists its flags")
     active.lifted_by, active.lifted_at, active.lift_reason = actor, utcnow(), reason
-    record_event(session, project_id, "dataset.unflagged", str(subject), actor,
+    record_event(session, project_id, EventKind.DATASET_UNFLAGGED, str(subject), actor,
                  {"flag_id": active.id, "reason": reason})  # fmt: skip
     return flag_json(active, str(subject))
 
@@ -148,8 +150,8 @@ def mark_new_version(session: Session, project_id: str, version: ModelVersion, a
     for flag in found:
         session.add(ModelVersionFlag(flag_id=flag.id, version_id=version.id, how=[], created_at=utcnow()))
         marked.append(flag.id)
-        record_event(session, project_id, "model.version.flagged", f"model-version:{version.id}", actor,
-                     {"flag_id": flag.id, "reason": flag.reason})  # fmt: skip
+        record_event(session, project_id, EventKind.MODEL_VERSION_FLAGGED, f"model-version:{version.id}",
+                     actor, {"flag_id": flag.id, "reason": flag.reason})  # fmt: skip
     return marked
 
 

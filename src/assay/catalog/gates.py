@@ -13,10 +13,11 @@ from sqlalchemy.orm import Session
 
 from assay.catalog import edges
 from assay.catalog.events import record_event
+from assay.catalog.states import EventKind, GateStatus
 from assay.catalog.tables import Gate, PipelineRun, utcnow
 from assay.errors import Conflict, NotFound
 
-PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
+PENDING, APPROVED, REJECTED = GateStatus.PENDING, GateStatus.APPROVED, GateStatus.REJECTED
 
 
 def request_gate(session: Session, run: PipelineRun, node: str, actor: str) -> Gate:
@@ -26,7 +27,7 @@ def request_gate(session: Session, run: PipelineRun, node: str, actor: str) -> G
     gate = Gate(run_id=run.id, node=node, status=PENDING, requested_at=utcnow(), evidence={})
     session.add(gate)
     session.flush()
-    record_event(session, run.project_id, "gate.requested", f"gate:{gate.id}", actor,
+    record_event(session, run.project_id, EventKind.GATE_REQUESTED, f"gate:{gate.id}", actor,
                  {"run": run.counter, "node": node})  # fmt: skip
     return gate
 
@@ -76,7 +77,7 @@ def decide_gate(
         )
     edges.record_edge(session, run.project_id, edges.DECIDED, (edges.GATE, gate.id),
                       (edges.PIPELINE_NODE, f"{run.id}:{node}"), decision)  # fmt: skip
-    record_event(session, run.project_id, f"gate.{decision}", f"gate:{gate.id}", actor,
+    record_event(session, run.project_id, EventKind.of("gate", decision), f"gate:{gate.id}", actor,
                  {"run": run.counter, "node": node, "comment": comment})  # fmt: skip
     session.refresh(gate)
     return gate

@@ -27,11 +27,12 @@ from assay.catalog.registry_tables import (
     ModelVersionFile,
     ModelVersionTag,
 )
+from assay.catalog.states import EventKind, VersionStatus
 from assay.catalog.tables import Datum, new_id, utcnow
 from assay.catalog.uris import LATEST, NUMBERED, Ref, check_version_name, did_you_mean, parse_ref
 from assay.errors import Conflict, InvalidRequest, NotFound
 
-PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
+PENDING, APPROVED, REJECTED = VersionStatus.PENDING, VersionStatus.APPROVED, VersionStatus.REJECTED
 STATUSES = (PENDING, APPROVED, REJECTED)
 KIND = "model"
 
@@ -42,7 +43,7 @@ def ensure_model(session: Session, project_id: str, name: str, actor: str) -> Mo
         model = Model(project_id=project_id, name=name, created_by=actor, created_at=utcnow())
         session.add(model)
         session.flush()
-        record_event(session, project_id, "model.created", f"model://{name}", actor, {"model": name})
+        record_event(session, project_id, EventKind.MODEL_CREATED, f"model://{name}", actor, {"model": name})
     return model
 
 
@@ -103,7 +104,7 @@ def create_version(
     listed = list(files)
     session.add_all(ModelVersionFile(version_id=version.id, datum_id=d, name=n) for n, d in listed)
     record_event(
-        session, model.project_id, "model.version.created", uri(model, version), actor,
+        session, model.project_id, EventKind.MODEL_VERSION_CREATED, uri(model, version), actor,
         {"model": model.name, "version": version.name, "counter": counter, "tags": version.tags,
          "metrics": version.metrics, "execution_id": source_execution_id},
     )  # fmt: skip
@@ -334,7 +335,7 @@ def set_status(
         )
     extra = dict(facts or {})
     add_card_entry(session, version, "status", actor, {"status": status, "comment": comment, **extra})
-    record_event(session, model.project_id, f"model.version.{status}", uri(model, version), actor,
+    record_event(session, model.project_id, EventKind.of("model.version", status), uri(model, version), actor,
                  {"comment": comment, "version_id": version.id, **extra})  # fmt: skip
     return version
 

@@ -9,18 +9,23 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from assay.catalog import states
 from assay.catalog.events import record_event
 from assay.catalog.projects import next_counter
 from assay.catalog.refs import by_ref
+from assay.catalog.states import FINAL_NODE_STATUSES, EventKind, NodeStatus, RunStatus
 from assay.catalog.tables import Execution, Gate, PipelineNode, PipelineRun, utcnow
 
-#: run statuses; the last three are final
-RUNNING, WAITING, STOPPING, FAILING = "running", "waiting-approval", "stopping", "failing"
-COMPLETED, ERROR, STOPPED = "completed", "error", "stopped"
-FINAL_RUN_STATUSES = frozenset({COMPLETED, ERROR, STOPPED})
-#: node statuses (plus RUNNING, WAITING, COMPLETED, ERROR, STOPPED above)
-PENDING, SKIPPED = "pending", "skipped"
-FINAL_NODE_STATUSES = frozenset({COMPLETED, ERROR, STOPPED, SKIPPED})
+#: re-exported for the modules that still use the old names (states.py declares them)
+RUNNING, WAITING, STOPPING, FAILING = (
+    RunStatus.RUNNING,
+    RunStatus.WAITING,
+    RunStatus.STOPPING,
+    RunStatus.FAILING,
+)
+COMPLETED, ERROR, STOPPED = RunStatus.COMPLETED, RunStatus.ERROR, RunStatus.STOPPED
+PENDING, SKIPPED = NodeStatus.PENDING, NodeStatus.SKIPPED
+FINAL_RUN_STATUSES = states.FINAL_RUN_STATUSES
 
 
 def create_run(
@@ -52,7 +57,7 @@ def create_run(
         PipelineNode(run_id=run.id, name=name, status=PENDING, attempts=0, reused=False, executions=[])
         for name in nodes
     )
-    record_event(session, project_id, "pipeline.started", f"pipeline-run:{run.id}", actor,
+    record_event(session, project_id, EventKind.PIPELINE_STARTED, f"pipeline-run:{run.id}", actor,
                  {"counter": run.counter, "pipeline": pipeline})  # fmt: skip
     return run
 
@@ -114,7 +119,7 @@ def set_node(session: Session, run: PipelineRun, name: str, status: str, actor: 
         "status": status,
         **{k: v for k, v in fields.items() if k in ("attempts", "message")},
     }
-    record_event(session, run.project_id, "pipeline.node", f"pipeline-run:{run.id}", actor, payload)
+    record_event(session, run.project_id, EventKind.PIPELINE_NODE, f"pipeline-run:{run.id}", actor, payload)
 
 
 def set_run_status(
@@ -141,7 +146,7 @@ def set_run_status(
         return False
     run.status = status
     run.message = message
-    record_event(session, run.project_id, f"pipeline.{status}", f"pipeline-run:{run.id}", actor,
+    record_event(session, run.project_id, EventKind.of("pipeline", status), f"pipeline-run:{run.id}", actor,
                  {"counter": run.counter, "message": message})  # fmt: skip
     return True
 
@@ -157,7 +162,7 @@ def add_warnings(session: Session, run: PipelineRun, warnings: Sequence[str], ac
     session.execute(update(PipelineRun).where(PipelineRun.id == run.id).values(warnings=[*current, *new]))
     run.warnings = [*current, *new]
     for warning in new:
-        record_event(session, run.project_id, "pipeline.warning", f"pipeline-run:{run.id}", actor,
+        record_event(session, run.project_id, EventKind.PIPELINE_WARNING, f"pipeline-run:{run.id}", actor,
                      {"counter": run.counter, "warning": warning})  # fmt: skip
 
 
@@ -166,7 +171,7 @@ def record_interruption(session: Session, run: PipelineRun, actor: str, message:
     with ``message`` saying so until a resume clears it."""
     session.execute(update(PipelineRun).where(PipelineRun.id == run.id).values(message=message))
     run.message = message
-    record_event(session, run.project_id, "pipeline.interrupted", f"pipeline-run:{run.id}", actor,
+    record_event(session, run.project_id, EventKind.PIPELINE_INTERRUPTED, f"pipeline-run:{run.id}", actor,
                  {"counter": run.counter, "message": message})  # fmt: skip
 
 
@@ -174,7 +179,7 @@ def record_resumption(session: Session, run: PipelineRun, actor: str) -> None:
     """A driver took up an interrupted run again: its interruption message goes."""
     session.execute(update(PipelineRun).where(PipelineRun.id == run.id).values(message=None))
     run.message = None
-    record_event(session, run.project_id, "pipeline.resumed", f"pipeline-run:{run.id}", actor,
+    record_event(session, run.project_id, EventKind.PIPELINE_RESUMED, f"pipeline-run:{run.id}", actor,
                  {"counter": run.counter})  # fmt: skip
 
 

@@ -16,9 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from assay.catalog.states import ExecutionStatus
 from assay.catalog.tables import Execution, PipelineReuse, PipelineRun
 
-COMPLETED = "completed"
 #: identical executions looked at for one decision, newest first
 CANDIDATES = 50
 
@@ -38,7 +38,7 @@ def candidates(session: Session, project_id: str, reuse_key: str) -> list[Execut
     query = (
         select(Execution)
         .where(Execution.project_id == project_id, Execution.reuse_key == reuse_key)
-        .where(Execution.status == COMPLETED)
+        .where(Execution.status == ExecutionStatus.COMPLETED)
         .order_by(Execution.counter.desc())
         .limit(CANDIDATES)
     )

@@ -10,9 +10,10 @@ from sqlalchemy.orm import Session
 
 from assay.catalog.events import record_event
 from assay.catalog.registry_tables import ModelVersion, Verdict
+from assay.catalog.states import EventKind, Outcome
 from assay.catalog.tables import utcnow
 
-PASS, FAIL, NO_BASELINE = "pass", "fail", "no-baseline"
+PASS, FAIL, NO_BASELINE = Outcome.PASS, Outcome.FAIL, Outcome.NO_BASELINE
 
 
 def record_verdict(
@@ -43,7 +44,7 @@ def record_verdict(
     )  # fmt: skip
     session.add(verdict)
     session.flush()
-    record_event(session, project_id, "verdict.recorded", f"verdict:{verdict.id}", actor,
+    record_event(session, project_id, EventKind.VERDICT_RECORDED, f"verdict:{verdict.id}", actor,
                  {"outcome": outcome, "node": node, "baseline": baseline, "rows": rows})  # fmt: skip
     return verdict
 

@@ -25,13 +25,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from assay.catalog.states import FINAL_NODE_STATUSES, NodeStatus, RunStatus
 from assay.engine.conditions import fire
 from assay.engine.graph import Graph
 
-PENDING, WAITING, RUNNING = "pending", "waiting-approval", "running"
-COMPLETED, ERROR, SKIPPED, STOPPED = "completed", "error", "skipped", "stopped"
-STOPPING, FAILING = "stopping", "failing"
-FINAL = frozenset({COMPLETED, ERROR, SKIPPED, STOPPED})
+# Node and run statuses share their names (catalog/states.py declares both).
+PENDING, WAITING, RUNNING = NodeStatus.PENDING, NodeStatus.WAITING, NodeStatus.RUNNING
+COMPLETED, ERROR, SKIPPED, STOPPED = (
+    NodeStatus.COMPLETED,
+    NodeStatus.ERROR,
+    NodeStatus.SKIPPED,
+    NodeStatus.STOPPED,
+)
+STOPPING, FAILING = RunStatus.STOPPING, RunStatus.FAILING
+FINAL = FINAL_NODE_STATUSES
 
 
 @dataclass(frozen=True)

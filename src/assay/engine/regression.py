@@ -19,10 +19,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from assay.catalog.states import Outcome
 from assay.engine.conditions import Fired, evaluate_expression, fire, undecided
 from assay.spec.model import NodeAction
 
-PASS, FAIL, NO_BASELINE = "pass", "fail", "no-baseline"
+PASS, FAIL, NO_BASELINE = Outcome.PASS, Outcome.FAIL, Outcome.NO_BASELINE
 STOPPING_THENS = ("stop-pipeline", "error-pipeline")
 _BASELINE = re.compile(r"\bbaseline\.([A-Za-z0-9_\-]+)")
 _METADATA = re.compile(r"\bmetadata\.([A-Za-z0-9_\-]+)")
