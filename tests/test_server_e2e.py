@@ -300,3 +300,25 @@ def test_an_adhoc_run_uploads_the_working_tree_and_runs_it(serve: Serve, databas
         assert len(run.request["source"]["tree"]) == 64
     local = _cli(server, ["pipeline", "run", "linear", "--adhoc"], {}, cwd=mine, code=2)
     assert "--adhoc runs through a server, and none is configured" in local
+
+
+def test_sigterm_drains_the_run_and_the_next_start_finishes_it(serve: Serve, database_url: str) -> None:
+    server = serve(linear_twenty())
+    token = server.add_user("runner", "member")
+    server.start()
+    with server.client(token) as client:
+        counter = client.start_pipeline("linear")["counter"]
+        while client.pipeline_run(counter)["nodes"][2]["status"] != "completed":
+            time.sleep(0.05)
+    assert server.process is not None
+    server.process.terminate()
+    assert server.process.wait(timeout=60) == 0, server.tail()
+    with Catalog.open(database_url) as catalog, catalog.read() as session:
+        run = pipelines.get_run(session, ensure_project(session, server.root.name).id, counter)
+        assert run.status == "running"  # left for resume, not ended
+        assert "SIGTERM" in (run.message or ""), run.message
+    server.start()
+    done = wait_for(server, token, counter, ("completed", "error", "stopped"))
+    assert done["status"] == "completed", done["message"]
+    with Catalog.open(database_url) as catalog:
+        check_exactly_once(catalog, server.root.name, counter)
