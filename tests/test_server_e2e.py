@@ -170,10 +170,12 @@ def test_with_two_approvals_required_the_gate_opens_on_the_second_approver(serve
     start_seed(server, ana)
     wait_for(server, ana, 1, ("waiting-approval",))
 
+    as_bob = {"ASSAY_URL": server.url, "ASSAY_TOKEN": bob}
+    output = _cli(server, ["pipeline", "approve", "1", "promote-model", "-m", "one"], as_bob)
+    assert "promote-model: approved by bob (1 of 2 approvals)" in output
+    assert "promote-model: 1 of 2 approvals: bob" in output
     with server.client(bob) as client:
-        first = client.approve(1, "promote-model", comment="one")
-        assert first["opened"] is False
-        assert [a["by"] for a in first["gate"]["approvals"]] == ["bob"]
+        assert [a["by"] for a in gate_of(client.pipeline_run(1))["approvals"]] == ["bob"]
         with pytest.raises(Conflict):
             client.approve(1, "promote-model", comment="the same person twice")
         assert client.gates(waiting_for_me=True) == []
@@ -322,3 +324,24 @@ def test_sigterm_drains_the_run_and_the_next_start_finishes_it(serve: Serve, dat
     assert done["status"] == "completed", done["message"]
     with Catalog.open(database_url) as catalog:
         check_exactly_once(catalog, server.root.name, counter)
+
+
+def test_the_cli_starts_rejects_and_stops_runs_through_the_server(serve: Serve) -> None:
+    server = seed(serve, "")
+    ana = server.add_user("ana", "approver")
+    server.start()
+    as_ana = {"ASSAY_URL": server.url, "ASSAY_TOKEN": ana}
+    data = f"train-model.training_data={server.root / 'data.txt'}"
+    for counter in (1, 2):
+        output = _cli(server, ["pipeline", "run", PIPELINE, "--input", data], as_ana)
+        assert f"pipeline run #{counter} of '{PIPELINE}' started on {server.url}" in output
+        assert f"`assay pipeline show {counter} --watch` follows it" in output
+    wait_for(server, ana, 1, ("waiting-approval",))
+    output = _cli(server, ["pipeline", "reject", "1", "promote-model", "-m", "tone is off"], as_ana)
+    assert "promote-model rejected by ana" in output
+    rejected = wait_for(server, ana, 1, ("stopped",))
+    assert (gate_of(rejected)["status"], gate_of(rejected)["comment"]) == ("rejected", "tone is off")
+    _cli(server, ["pipeline", "stop", "2"], as_ana)
+    assert wait_for(server, ana, 2, ("stopped",))["status"] == "stopped"
+    refused = _cli(server, ["pipeline", "resume", "2"], as_ana, code=4)
+    assert "already stopped" in refused
