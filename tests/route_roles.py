@@ -8,6 +8,7 @@ that each refuses a caller whose role is one too low. Add a line for every route
 and not the request. ``placeholder``: the path's parameters (``x``) name nothing, so the
 caller who may is answered 404 (the registry's routes; the test's server holds no data), or
 422 for an upload (its body is multipart, not ``body``).
+``allowed``: the status an admin gets, for a route whose path parameters name nothing here.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ class Access:
     body: dict[str, Any] | None = None
     query: dict[str, str] | None = None
     placeholder: bool = False
+    #: what the admin gets where the path names nothing that exists ("x"); None: a success
+    allowed: int | None = None
 
 
 PUBLIC, SIGNED_IN = "public", "signed-in"
@@ -99,6 +102,21 @@ ROUTE_ROLES: dict[tuple[str, str], Access] = {
         "viewer", query={"uri": "dataset://x/v1"}, placeholder=True
     ),
     ("GET", "/api/v1/projects/{project}/events"): Access("viewer"),
+    ("POST", "/api/v1/projects/{project}/pipeline-runs"): Access(
+        "member", {"pipeline": "nothing"}, allowed=422
+    ),
+    ("GET", "/api/v1/projects/{project}/pipeline-runs"): Access("viewer"),
+    ("GET", "/api/v1/projects/{project}/pipeline-runs/{counter}"): Access("viewer", allowed=404),
+    ("POST", "/api/v1/projects/{project}/pipeline-runs/{counter}/resume"): Access("member", allowed=404),
+    ("POST", "/api/v1/projects/{project}/pipeline-runs/{counter}/stop"): Access("member", allowed=404),
+    ("POST", "/api/v1/projects/{project}/trees"): Access("member", allowed=422),
+    ("GET", "/api/v1/projects/{project}/gates"): Access("viewer"),
+    ("POST", "/api/v1/projects/{project}/pipeline-runs/{counter}/gates/{node}/approve"): Access(
+        "approver", {}, allowed=404
+    ),
+    ("POST", "/api/v1/projects/{project}/pipeline-runs/{counter}/gates/{node}/reject"): Access(
+        "approver", {}, allowed=404
+    ),
     ("GET", "/api/v1/users"): Access("admin"),
     ("POST", "/api/v1/users"): Access("admin", {"name": "newcomer", "role": "viewer"}),
     ("GET", "/api/v1/tokens"): Access(SIGNED_IN),

@@ -244,11 +244,14 @@ def test_every_route_refuses_anonymous_and_too_low_callers(server: Server, route
     assert refused.status_code == expected, refused.text
     assert refused.headers["content-type"] == "application/problem+json"
     allowed = _call(server, method, path, server.bearer(server.admin_token), access)
-    # NOTE: a placeholder (`x`) names no execution or model (and a JSON body is no upload): then
-    # the allowed caller hears that, which still shows the refusal above was about the role
-    assert allowed.status_code < 400 or (access.placeholder and allowed.status_code in (404, 422)), (
-        allowed.text
-    )
+    # NOTE: where the path names nothing here (`x`), the allowed caller hears that (404, or 422
+    # for a body that is no upload), which still shows the refusal above was about the role
+    if access.allowed is not None:
+        assert allowed.status_code == access.allowed, allowed.text
+    else:
+        assert allowed.status_code < 400 or (access.placeholder and allowed.status_code in (404, 422)), (
+            allowed.text
+        )
 
 
 def test_metrics_has_the_documented_series(server: Server) -> None:

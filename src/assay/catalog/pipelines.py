@@ -67,8 +67,13 @@ def get_run(session: Session, project_id: str, ref: str | int) -> PipelineRun:
     return by_ref(session, PipelineRun, project_id, ref, noun="a pipeline run", listing="assay pipeline list")
 
 
-def list_runs(session: Session, project_id: str, *, limit: int = 50) -> list[PipelineRun]:
+def list_runs(
+    session: Session, project_id: str, *, limit: int = 50, before: int | None = None
+) -> list[PipelineRun]:
+    """Newest first; ``before``: only runs numbered below it (the next page of a list)."""
     query = select(PipelineRun).where(PipelineRun.project_id == project_id)
+    if before is not None:
+        query = query.where(PipelineRun.counter < before)
     return list(session.scalars(query.order_by(PipelineRun.counter.desc()).limit(limit)))
 
 

@@ -1,16 +1,23 @@
-"""``assay pipeline``: run, list, show, approve, reject, resume, stop."""
+"""``assay pipeline``: run, list, show, approve, reject, resume, stop.
+
+Against a server (``ASSAY_URL``, or ``assay login``: ``cli/remote.py``) every command goes
+through its REST API and prints the same tables and ``--json``; the server's scheduler drives
+the run, so ``run``, ``approve`` and ``resume`` return once the server has it
+(``assay pipeline show N --watch`` follows it). ``run --adhoc`` uploads the working tree
+(``cli/working_tree.py``); ``run --ref REF`` runs a commit of the project's repository.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from assay.cli import render, signals
+from assay.cli import remote, render, signals
 from assay.cli.context import (
     catalog_for,
     console,
@@ -22,10 +29,13 @@ from assay.cli.context import (
     warn,
 )
 from assay.cli.literal import shown, visible
+from assay.errors import InvalidRequest
 
 if TYPE_CHECKING:
+    from assay.client import Client
+    from assay.engine.wiring import RunRequest
     from assay.operations.actor import Actor
-    from assay.operations.pipeline_runs import Foreground, RunView
+    from assay.operations.pipeline_runs import Foreground
     from assay.operations.workspace import Workspace
 
 app = typer.Typer(no_args_is_help=True)
@@ -58,6 +68,12 @@ def run_command(
         bool | None, typer.Option("--reuse/--no-reuse", help="Override the pipeline's reuse-executions.")
     ] = None,
     quiet: Quiet = False,
+    adhoc: Annotated[
+        bool, typer.Option("--adhoc", help="Against a server: upload this working tree and run it.")
+    ] = False,
+    ref: Annotated[
+        str | None, typer.Option("--ref", help="Against a server: run this branch, tag or commit.")
+    ] = None,
 ) -> None:
     """Run a pipeline of valohai.yaml; it stops at approval gates without waiting."""
     from assay.engine.wiring import RunRequest
@@ -73,11 +89,46 @@ def run_command(
             for node, values in _per_node(input_ or [], "input").items()
         },
     )
+    server = remote.client()
+    if server is not None:
+        with server:
+            _start_remotely(server, name, request, reuse=reuse, adhoc=adhoc, ref=ref)
+        return
+    if adhoc or ref:
+        raise InvalidRequest(
+            f"--{'adhoc' if adhoc else 'ref'} runs through a server, and none is configured",
+            hint="set ASSAY_URL and ASSAY_TOKEN (or `assay login URL`); locally, the folder as it is runs",
+        )
     with _driving() as workspace:
         view = pipeline_runs.start(
             workspace, _actor(), name, request, reuse=reuse, foreground=_foreground(slots, quiet)
         )
         _report(workspace, view.counter, explain_reuse)
+
+
+def _start_remotely(
+    server: Client, name: str, request: RunRequest, *, reuse: bool | None, adhoc: bool, ref: str | None
+) -> None:
+    from assay.cli import working_tree
+
+    if adhoc and ref:
+        raise InvalidRequest("give --adhoc or --ref, not both", hint="a run executes one source of code")
+    tree = None
+    if adhoc:
+        with working_tree.archive(project().root) as tarball:
+            tree = server.upload_tree(tarball)["digest"]
+    view = server.start_pipeline(
+        name,
+        parameters=request.parameters,
+        node_parameters=request.node_parameters,
+        node_inputs=request.node_inputs,
+        ref=ref,
+        tree=tree,
+        reuse=reuse,
+    )
+    _show_event(f"pipeline run #{view['counter']} of {name!r} started on {server.url}")
+    _report_view(view)
+    console.print(f"\nThe server drives it: `assay pipeline show {view['counter']} --watch` follows it.")
 
 
 @app.command("resume")
@@ -86,6 +137,11 @@ def resume(ref: Ref, slots: Slots = None, quiet: Quiet = False) -> None:
     """Continue a run left unfinished by a crash; completed nodes are never run again."""
     from assay.operations import pipeline_runs
 
+    server = remote.client()
+    if server is not None:
+        with server:
+            _report_view(server.resume(ref))
+        return
     with _driving() as workspace:
         view = pipeline_runs.resume(workspace, _actor(), ref, foreground=_foreground(slots, quiet))
         _report(workspace, view.counter, False)
@@ -103,6 +159,11 @@ def approve(
     that ``approvals.required`` asks for)."""
     from assay.operations import gates
 
+    server = remote.client()
+    if server is not None:
+        with server:
+            _report_decision(server.approve(ref, node, comment=comment))
+        return
     with _driving() as workspace:
         decision = gates.approve(
             workspace, _actor(), ref, node, comment=comment, foreground=_foreground(None, quiet)
@@ -120,6 +181,11 @@ def reject(
     """Reject a node's gate; the run stops."""
     from assay.operations import gates
 
+    server = remote.client()
+    if server is not None:
+        with server:
+            _report_decision(server.reject(ref, node, comment=comment))
+        return
     with _driving() as workspace:
         decision = gates.reject(
             workspace, _actor(), ref, node, comment=comment, foreground=_foreground(None, True)
@@ -133,6 +199,11 @@ def stop(ref: Ref) -> None:
     """Stop a run: running executions are ended, nothing else starts."""
     from assay.operations import pipeline_runs
 
+    server = remote.client()
+    if server is not None:
+        with server:
+            _report_view(server.stop(ref))
+        return
     with _driving() as workspace:
         view = pipeline_runs.stop(workspace, _actor(), ref, foreground=_foreground(None, True))
         _report(workspace, view.counter, False)
@@ -146,8 +217,13 @@ def list_command(
     """List pipeline runs, newest first."""
     from assay.operations import pipeline_runs
 
-    with _workspace(create=False) as workspace:
-        views = [run.as_json() for run in pipeline_runs.list_runs(workspace, _actor(), limit=limit)]
+    server = remote.client()
+    if server is not None:
+        with server:
+            views = server.pipeline_runs(limit=limit)
+    else:
+        with _workspace(create=False) as workspace:
+            views = [run.as_json() for run in pipeline_runs.list_runs(workspace, _actor(), limit=limit)]
     if as_json:
         print_json(views)
     else:
@@ -164,42 +240,47 @@ def show(
     ] = False,
 ) -> None:
     """Show a run as a tree of its nodes, with executions, gates and messages."""
+    server = remote.client()
+    if server is not None:
+        with server:
+            _show(lambda: server.pipeline_run(ref), as_json, watch)
+        return
     from assay.operations import pipeline_runs
 
     with _workspace(create=False) as workspace:
-        if as_json:
-            print_json(pipeline_runs.show(workspace, _actor(), ref).as_json())
-            return
-        if not watch:
-            found = pipeline_runs.show(workspace, _actor(), ref)
-            console.print(render.run_tree(found.as_json()))
-            _say_approvals(found)
-            _say_driver(found.as_json())
-            return
+        _show(lambda: pipeline_runs.show(workspace, _actor(), ref).as_json(), as_json, watch)
+
+
+def _show(fetch: Callable[[], dict[str, Any]], as_json: bool, watch: bool) -> None:
+    view = fetch()
+    if as_json:
+        print_json(view)
+        return
+    if watch:
         from rich.live import Live
 
-        found = pipeline_runs.show(workspace, _actor(), ref)
-        with Live(render.run_tree(found.as_json()), console=console, refresh_per_second=4) as live:
-            while True:
-                found = pipeline_runs.show(workspace, _actor(), ref)
-                view = found.as_json()
-                live.update(render.run_tree(view))
-                if view["status"] in ("completed", "error", "stopped", "waiting-approval"):
-                    break
+        with Live(render.run_tree(view), console=console, refresh_per_second=4) as live:
+            while view["status"] not in ("completed", "error", "stopped", "waiting-approval"):
                 if view["driver"]["stranded"]:
                     break
                 time.sleep(0.5)
-        _say_approvals(found)
-        _say_driver(view)
+                view = fetch()
+                live.update(render.run_tree(view))
+    else:
+        console.print(render.run_tree(view))
+    _say_approvals(view)
+    _say_driver(view)
 
 
-def _say_approvals(found: RunView) -> None:
+def _say_approvals(view: dict[str, Any]) -> None:
     """Pending gates that collected approvals, and how many more they need (four-eyes)."""
-    for node, gate in found.gates.items():
-        if gate.status == "pending" and gate.approvals:
-            names = ", ".join(a.shown_as for a in gate.approvals)
+    for node in view["nodes"]:
+        gate = node.get("gate")
+        if gate and gate["status"] == "pending" and gate.get("approvals"):
+            names = ", ".join(a["by"] for a in gate["approvals"])
             console.print(
-                f"\n{shown(node)}: {len(gate.approvals)} of {gate.required} approvals: {shown(names)}"
+                f"\n{shown(node['name'])}: {len(gate['approvals'])} of {gate['required']} approvals: "
+                f"{shown(names)}"
             )
 
 
@@ -258,13 +339,29 @@ def _driving() -> Iterator[Workspace]:
 
 
 def _report(workspace: Workspace, counter: int, explain_reuse: bool) -> None:
-    from assay.errors import StepFailed
     from assay.operations import pipeline_runs
 
-    found = pipeline_runs.show(workspace, _actor(), counter)
-    view = found.as_json()
+    view = pipeline_runs.show(workspace, _actor(), counter).as_json()
+    _report_view(view, explain_reuse)
+
+
+def _report_decision(decision: dict[str, Any]) -> None:
+    """A decision made on a server: the gate's state, then the run as the server has it now."""
+    gate = decision["gate"]
+    if decision["opened"]:
+        _show_event(f"{gate['node']} {gate['status']} by {gate['decided_by']}")
+    else:
+        _show_event(f"{gate['node']}: approved by {gate['approvals'][-1]['by']} "
+                    f"({len(gate['approvals'])} of {gate['required']} approvals)")  # fmt: skip
+    _report_view(decision["run"])
+
+
+def _report_view(view: dict[str, Any], explain_reuse: bool = False) -> None:
+    from assay.errors import StepFailed
+
+    counter = view["counter"]
     console.print(render.run_tree(view))
-    _say_approvals(found)
+    _say_approvals(view)
     if explain_reuse:
         for node in view["nodes"]:
             console.print(f"  {shown(node['name'])}: {shown(node['message'] or 'reuse was not considered')}")

@@ -138,12 +138,15 @@ def show(workspace: Workspace, actor: Actor, ref: str | int) -> RunView:
         )
 
 
-def list_runs(workspace: Workspace, actor: Actor, *, limit: int = 50) -> tuple[RunSummary, ...]:
+def list_runs(
+    workspace: Workspace, actor: Actor, *, limit: int = 50, before: int | None = None
+) -> tuple[RunSummary, ...]:
+    """Newest first; ``before``: only runs numbered below it (the next page)."""
     actor.require(workspace.project_id, Role.VIEWER, "see pipeline runs")
     with workspace.catalog.read() as session:
         return tuple(
             RunSummary(run.id, run.counter, run.pipeline, run.status, describe_run(session, run, full=False))
-            for run in pipelines.list_runs(session, workspace.project_id, limit=limit)
+            for run in pipelines.list_runs(session, workspace.project_id, limit=limit, before=before)
         )
 
 

@@ -36,9 +36,11 @@ from assay.server.routes import (
     datasets,
     events,
     executions,
+    gates,
     health,
     lineage,
     models,
+    pipeline_runs,
     projects,
     users,
 )
@@ -58,6 +60,8 @@ ROUTERS: list[APIRouter] = [
     datasets.router,
     lineage.router,
     events.router,
+    pipeline_runs.router,
+    gates.router,
     users.router,
 ]
 
