@@ -105,6 +105,24 @@ def test_a_run_executes_a_tag_a_sha_or_the_default_branch(
         pipeline_runs.start(workspace, Actor.local(), "one", RunRequest(), source=SourceRequest(ref="v9"))
 
 
+def test_a_commits_own_assay_yaml_is_not_used_and_the_run_says_so(
+    catalog: Catalog, make_project: ProjectFactory, repository: tuple[Path, dict[str, str]]
+) -> None:
+    repo, _ = repository
+    workspace = _workspace(catalog, make_project, repo)
+    view = pipeline_runs.start(workspace, Actor.local(), "one", RunRequest(), source=SourceRequest(ref="v1"))
+    assert not any("assay.yaml" in str(w) for w in view.detail.get("warnings", []))
+    (repo / "assay.yaml").write_text("require-different-approver: false\n")
+    _git(repo, "add", "assay.yaml")
+    _git(repo, "commit", "--quiet", "-m", "loosen")
+    view = pipeline_runs.start(
+        workspace, Actor.local(), "one", RunRequest(), source=SourceRequest(ref="main")
+    )
+    assert any(
+        "assay.yaml of the code this run executes is not used" in str(w) for w in view.detail["warnings"]
+    )
+
+
 def test_without_a_repository_the_folder_runs_as_today(
     catalog: Catalog, make_project: ProjectFactory
 ) -> None:

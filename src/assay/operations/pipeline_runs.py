@@ -214,11 +214,15 @@ def start(
     reuse = graph.pipeline.reuse_executions if reuse is None else reuse
     # What lint warns about this pipeline (an edge that delivers nothing…) goes on the run too,
     # and so does each --input that joins the files an edge delivers.
-    warnings = [
-        f"valohai.yaml:{p.line}: {p.message}"
-        for p in spec.pipeline_findings.get(pipeline, ())
-        if p.severity == "warning"
-    ] + given_input_notes(graph, request)
+    warnings = (
+        [
+            f"valohai.yaml:{p.line}: {p.message}"
+            for p in spec.pipeline_findings.get(pipeline, ())
+            if p.severity == "warning"
+        ]
+        + given_input_notes(graph, request)
+        + _settings_notes(workspace, code)
+    )
     secrets = Secrets(salt=workspace.project_id, marked=workspace.settings().secrets)
     recorded = {**request.recorded(secrets), "reuse": reuse}
     if code.source:
@@ -385,3 +389,18 @@ def run_of(workspace: Workspace, ref: str | int) -> Any:
     """The catalog's record of a run (no permission check: for the operations that made one)."""
     with workspace.catalog.read() as session:
         return pipelines.get_run(session, workspace.project_id, ref)
+
+
+def _settings_notes(workspace: Workspace, code: sources.Code) -> list[str]:
+    """A commit's own ``assay.yaml`` is not what the run uses (the project's is: a commit under
+    review must not loosen its approvals); a run must say so rather than ignore it silently."""
+    theirs = code.root / "assay.yaml"
+    ours = workspace.project.root / "assay.yaml"
+    if not code.source or not theirs.is_file() or code.root == workspace.project.root:
+        return []
+    if ours.is_file() and ours.read_bytes() == theirs.read_bytes():
+        return []
+    return [
+        f"the assay.yaml of the code this run executes is not used: the project's settings are "
+        f"({ours if ours.is_file() else 'none, so the defaults'}); change them there"
+    ]
