@@ -117,8 +117,6 @@ TABLE_HELPERS = {"new_id", "utcnow"}
 #: modules outside catalog/ that still take rows or sessions (DESIGN.md §2); the lead removes
 #: each entry at merge as its owner moves it onto catalog functions and frozen views
 STILL_TO_MOVE = {
-    # types of the sessions they open: the session-level composition moves into catalog/ next
-    "cli/context.py", "operations/users.py",
     # engine/, runtime/, executors/orphans.py: not moved yet on branch orm-out (see its report)
     "engine/scheduler.py", "engine/results.py", "engine/node_book.py", "engine/lease.py",
     "runtime/execute.py", "runtime/reuse.py", "runtime/datasets.py", "runtime/openlineage.py",

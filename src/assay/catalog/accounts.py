@@ -3,10 +3,13 @@
 Only frozen views leave this module; an API token's plain value never enters it — the caller
 hashes it (:func:`token_digest`) and this module stores and compares digests::
 
-    user = create_user(session, "Ana", created_by="admin")      # Conflict: "ana" exists
-    grant_role(session, user.id, "*", "admin")
-    token = create_token(session, user.id, "first", digest, prefix, expires_at=None)
+    made = create_account(catalog, "Ana", created_by="admin", password_hash=None,
+                          project_id="*", role="admin", token=TokenRequest("first", digest, prefix))
+    user = find_user_named(catalog, "ana")                       # UserRecord, or None
     found = token_holder(catalog, digest)                        # TokenHolder, or None
+
+The functions that take the ``Catalog`` are the use cases, each one session of its own; those
+that take a ``Session`` are their parts.
 
 Names are unique in their compared form (``governance.normalize_identity``): ``Ana`` and
 ``ana`` are one principal, as separation of duties compares them.
@@ -70,6 +73,30 @@ class TokenHolder:
 
 
 @dataclass(frozen=True)
+class TokenRequest:
+    """A token to store: its name, its value's digest and shown prefix, and when it expires."""
+
+    name: str
+    digest: str
+    prefix: str
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    """A user just made, as the catalog has them (roles included), and their first token."""
+
+    user: UserRecord
+    token: TokenRecord
+
+
+@dataclass(frozen=True)
+class UserTokens:
+    user: UserRecord
+    tokens: tuple[TokenRecord, ...]
+
+
+@dataclass(frozen=True)
 class Credentials:
     """A user and the password hash to verify a sign-in against (None: tokens only)."""
 
@@ -84,6 +111,88 @@ def token_digest(token: str) -> str:
     from its digest, and a slow hash would cost every request.
     """
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def create_account(
+    catalog: Catalog,
+    name: str,
+    *,
+    created_by: str,
+    password_hash: str | None,
+    project_id: str,
+    role: str,
+    token: TokenRequest,
+    first: bool = False,
+) -> NewAccount:
+    """A new user holding ``role`` on ``project_id`` (or ``"*"``) and their first token, in one
+    transaction; ``first``: only while the server has no user at all (its first admin)."""
+    with catalog.transaction() as session:
+        if first and count_users(session) > 0:
+            raise Conflict(
+                "this server has its users already: it was initialized before",
+                hint="an admin adds users with `assay server users add NAME --role ROLE`",
+            )
+        user = create_user(session, name, created_by=created_by, password_hash=password_hash)
+        grant_role(session, user.id, project_id, role)
+        issued = _store_token(session, user.id, token)
+        return NewAccount(get_user(session, user.id) or user, issued)
+
+
+def set_role(catalog: Catalog, name: str, project_id: str, role: str) -> UserRecord:
+    """Give the user called ``name`` ``role`` on ``project_id``; the user as they are after."""
+    with catalog.transaction() as session:
+        user = find_user(session, name)
+        if user is None:
+            raise NotFound(f"there is no user {name!r}", hint="`assay server users list` shows them")
+        grant_role(session, user.id, project_id, role)
+        return get_user(session, user.id) or user
+
+
+def users_page(catalog: Catalog, *, after: str | None, limit: int) -> list[UserRecord]:
+    with catalog.read() as session:
+        return list_users(session, after=after, limit=limit)
+
+
+def find_user_named(catalog: Catalog, name: str) -> UserRecord | None:
+    with catalog.read() as session:
+        return find_user(session, name)
+
+
+def find_user_by_id(catalog: Catalog, user_id: str) -> UserRecord | None:
+    with catalog.read() as session:
+        return get_user(session, user_id)
+
+
+def user_tokens(catalog: Catalog, name: str) -> UserTokens | None:
+    """The user called ``name`` and their tokens, oldest first; None: no such user."""
+    with catalog.read() as session:
+        user = find_user(session, name)
+        return None if user is None else UserTokens(user, tuple(tokens_of(session, user.id)))
+
+
+def issue_token(catalog: Catalog, user_id: str, token: TokenRequest) -> TokenRecord:
+    with catalog.transaction() as session:
+        return _store_token(session, user_id, token)
+
+
+def revoke_token_of(catalog: Catalog, token_id: str, *, owner: str | None) -> TokenRecord | None:
+    """Revoke the token ``token_id`` if ``owner`` holds it (None: whoever does); None when there
+    is no such token of theirs, and then nothing changes."""
+    with catalog.transaction() as session:
+        found = get_token(session, token_id)
+        if found is None or (owner is not None and found.user_id != owner):
+            return None
+        return revoke_token(session, found.id)
+
+
+def sign_in_credentials(catalog: Catalog, name: str) -> Credentials | None:
+    with catalog.read() as session:
+        return credentials(session, name)
+
+
+def store_password_hash(catalog: Catalog, user_id: str, password_hash: str | None) -> None:
+    with catalog.transaction() as session:
+        set_password_hash(session, user_id, password_hash)
 
 
 def count_users(session: Session) -> int:
@@ -166,6 +275,10 @@ def create_token(
     session.add(token)
     session.flush()
     return _token_record(token)
+
+
+def _store_token(session: Session, user_id: str, token: TokenRequest) -> TokenRecord:
+    return create_token(session, user_id, token.name, token.digest, token.prefix, expires_at=token.expires_at)
 
 
 def get_token(session: Session, token_id: str) -> TokenRecord | None:

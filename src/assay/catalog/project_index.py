@@ -4,23 +4,28 @@ A project registered through the server has a name no other project has, so ``{p
 a URL may be either its id or its name; the folder project a server starts in is one of these
 too (catalog/projects.py makes it)::
 
-    register_project(session, "summarizer", "https://git.example/ml/summarizer.git", None)
-    find_projects(session, "summarizer")            # [ProjectRecord(...)]: by id, else by name
-    list_projects(session, only=None, after=None, limit=50)
+    register_project(catalog, "summarizer", "https://git.example/ml/summarizer.git", None)
+    find_projects(catalog, "summarizer")            # [ProjectRecord(...)]: by id, else by name
+    list_projects(catalog, only=None, after=None, limit=50)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from assay.catalog.projects import _insert
+from assay.catalog.queries import project_counts
 from assay.catalog.tables import Project, new_id
 from assay.errors import Conflict, InvalidRequest
 from assay.project import is_project_id
+
+if TYPE_CHECKING:
+    from assay.catalog.db import Catalog
 
 
 @dataclass(frozen=True)
@@ -32,8 +37,16 @@ class ProjectRecord:
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class ProjectOverview:
+    """A project and what it holds; ``record`` is None for a folder nothing was recorded for yet."""
+
+    record: ProjectRecord | None
+    counts: dict[str, int]  # {"executions", "pipeline_runs", "models", "datasets"}
+
+
 def list_projects(
-    session: Session, *, only: set[str] | None, after: tuple[str, str] | None, limit: int
+    catalog: Catalog, *, only: set[str] | None, after: tuple[str, str] | None, limit: int
 ) -> list[ProjectRecord]:
     """By name, then id; ``only``: just these ids (None: every project); ``after``: the
     (name, id) of the last project of the previous page."""
@@ -42,24 +55,37 @@ def list_projects(
         query = query.where(Project.id.in_(sorted(only)))
     if after is not None:
         query = query.where(tuple_(Project.name, Project.id) > tuple_(*after))
-    return [_record(project) for project in session.scalars(query)]
+    with catalog.read() as session:
+        return [_record(project) for project in session.scalars(query)]
 
 
-def find_projects(session: Session, ref: str) -> list[ProjectRecord]:
+def find_projects(catalog: Catalog, ref: str) -> list[ProjectRecord]:
     """The project of id ``ref``, else every project named ``ref`` (oldest first)."""
-    if is_project_id(ref):
-        found = session.get(Project, ref.lower())
-        if found is not None:
-            return [_record(found)]
-    query = select(Project).where(Project.name == ref).order_by(Project.created_at)
-    return [_record(project) for project in session.scalars(query)]
+    with catalog.read() as session:
+        if is_project_id(ref):
+            found = session.get(Project, ref.lower())
+            if found is not None:
+                return [_record(found)]
+        query = select(Project).where(Project.name == ref).order_by(Project.created_at)
+        return [_record(project) for project in session.scalars(query)]
 
 
-def register_project(session: Session, name: str, repository: str, default_ref: str | None) -> ProjectRecord:
-    """A new project whose code is ``repository`` (a path or URL git can clone)."""
+def project_overview(catalog: Catalog, project_id: str) -> ProjectOverview:
+    with catalog.read() as session:
+        found = session.get(Project, project_id)
+        return ProjectOverview(None if found is None else _record(found), project_counts(session, project_id))
+
+
+def register_project(catalog: Catalog, name: str, repository: str, default_ref: str | None) -> ProjectRecord:
+    """A new project whose code is ``repository`` (a path or URL git can clone), in one transaction."""
     name = name.strip()
     if not name or len(name) > 255 or is_project_id(name) or any(ord(char) < 32 for char in name):
         raise InvalidRequest(f"{name!r} is not a project name", hint="a name such as summarizer")
+    with catalog.transaction() as session:
+        return _register(session, name, repository, default_ref)
+
+
+def _register(session: Session, name: str, repository: str, default_ref: str | None) -> ProjectRecord:
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy import text
 

@@ -172,10 +172,11 @@ class CodeOrigin:
     default_ref: str | None
 
 
-def code_origin(session: Session, project_id: str) -> CodeOrigin:
-    row = session.execute(
-        select(Project.repository, Project.default_ref).where(Project.id == project_id)
-    ).one_or_none()
+def code_origin(catalog: Catalog, project_id: str) -> CodeOrigin:
+    with catalog.read() as session:
+        row = session.execute(
+            select(Project.repository, Project.default_ref).where(Project.id == project_id)
+        ).one_or_none()
     if row is None:
         raise NotFound(f"there is no project {project_id}")
     return CodeOrigin(row[0], row[1])

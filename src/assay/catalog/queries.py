@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from assay.catalog.registry_tables import Dataset, Model
-from assay.catalog.tables import Event, Execution, PipelineRun, Project
+from assay.catalog.tables import Event, Execution, PipelineRun
 
 
 def find_executions(
@@ -58,10 +58,6 @@ def events_after(
     if subject is not None:
         query = query.where(Event.subject == subject)
     return list(session.scalars(query.order_by(Event.id).limit(limit)))
-
-
-def project_row(session: Session, project_id: str) -> Project | None:
-    return session.get(Project, project_id)
 
 
 def project_counts(session: Session, project_id: str) -> dict[str, int]:

@@ -7,7 +7,7 @@ carries its full reference (``datum://<id>``, ``exec-<id>``) so output can be fe
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,6 +15,9 @@ from sqlalchemy.orm import Session
 from assay.catalog import datums, executions, gates, pipelines, registry_views, verdicts
 from assay.catalog.registry_tables import Model, ModelVersion
 from assay.catalog.tables import Datum, Execution, PipelineRun
+
+if TYPE_CHECKING:
+    from assay.catalog.db import Catalog
 
 
 def _time(value: datetime | None) -> str | None:
@@ -62,6 +65,12 @@ def describe_execution(session: Session, execution: Execution, *, full: bool = T
         }
     )
     return view
+
+
+def execution_view(catalog: Catalog, project_id: str, ref: str | int) -> dict[str, Any]:
+    """``describe_execution`` of the project's execution ``ref`` (a counter, an id, ``latest``)."""
+    with catalog.read() as session:
+        return describe_execution(session, executions.get_execution(session, project_id, ref))
 
 
 def describe_datum(session: Session, datum: Datum, *, full: bool = True) -> dict[str, Any]:

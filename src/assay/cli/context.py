@@ -22,8 +22,6 @@ from assay.cli.literal import LINE_LIMIT, shown, visible
 from assay.errors import AssayError, InvalidRequest
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
     from assay.catalog import Catalog
     from assay.operations.actor import Actor
     from assay.operations.workspace import Workspace
@@ -95,30 +93,6 @@ def project_id(catalog: Catalog, found: Project, *, create: bool = True) -> str:
     if resolved.note:
         warn(resolved.note)
     return resolved.id
-
-
-@contextmanager
-def reading() -> Iterator[tuple[Session, str]]:
-    """A read session on the current project's catalog and the project's id; closed after.
-
-    Nothing here waits for another process's write transaction (SQLite: a deferred BEGIN in
-    WAL mode; PostgreSQL: a plain read).
-    """
-    found = project()
-    with catalog_for(found) as catalog:
-        pid = project_id(catalog, found, create=False)
-        with catalog.read() as session:
-            yield session, pid
-
-
-@contextmanager
-def writing() -> Iterator[tuple[Session, str]]:
-    """One transaction on the current project's catalog and the project's id; committed after."""
-    found = project()
-    with catalog_for(found) as catalog:
-        pid = project_id(catalog, found)
-        with catalog.transaction() as session:
-            yield session, pid
 
 
 @contextmanager

@@ -45,8 +45,8 @@ def run_command(
 ) -> None:
     """Run one step of valohai.yaml and record it."""
     from assay.artifacts import ArtifactStore
-    from assay.catalog.executions import ERROR, STOPPED, get_execution
-    from assay.catalog.views import describe_execution
+    from assay.catalog.executions import ERROR, STOPPED
+    from assay.catalog.views import execution_view
     from assay.errors import AssayError, Interrupted, InvalidRequest, StepFailed, closest
     from assay.project import current_user
     from assay.runtime import ExecutionRequest, Runtime, choose_sandbox, run_execution
@@ -105,8 +105,7 @@ def run_command(
             raise typer.Exit(exc.exit_code) from None
         finally:
             runtime.close()
-        with catalog.read() as session:
-            view = describe_execution(session, get_execution(session, runtime.project_id, result.counter))
+        view = execution_view(catalog, runtime.project_id, result.counter)
     if as_json:
         print_json(view)
     else:

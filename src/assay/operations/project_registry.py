@@ -30,14 +30,12 @@ _SCP = re.compile(r"^[\w.-]+@[\w.-]+:[^\s]+$")
 def list_projects(
     catalog: Catalog, actor: Actor, *, after: tuple[str, str] | None = None, limit: int = 100
 ) -> list[ProjectRecord]:
-    with catalog.read() as session:
-        return project_index.list_projects(session, only=actor.project_ids(), after=after, limit=limit)
+    return project_index.list_projects(catalog, only=actor.project_ids(), after=after, limit=limit)
 
 
 def find_project(catalog: Catalog, actor: Actor, ref: str) -> ProjectRecord:
     """The project of id or name ``ref`` that the actor holds a role on."""
-    with catalog.read() as session:
-        found = [record for record in project_index.find_projects(session, ref) if actor.role_on(record.id)]
+    found = [record for record in project_index.find_projects(catalog, ref) if actor.role_on(record.id)]
     if not found:
         raise NotFound(
             f"there is no project {ref!r} for {actor.name}", hint="GET /api/v1/projects lists yours"
@@ -58,8 +56,7 @@ def register_project(
         raise InvalidRequest(
             f"{default_ref!r} is not a git ref", hint="a branch, tag or commit SHA, e.g. main"
         )
-    with catalog.transaction() as session:
-        return project_index.register_project(session, name, repository, default_ref and default_ref.strip())
+    return project_index.register_project(catalog, name, repository, default_ref and default_ref.strip())
 
 
 def check_repository(repository: str) -> str:

@@ -24,15 +24,14 @@ class ProjectView(View):
 
 def show_project(workspace: Workspace, actor: Actor) -> ProjectView:
     actor.require(workspace.project_id, Role.VIEWER, "show the project")
-    from assay.catalog import queries
+    from assay.catalog import project_index
 
-    with workspace.catalog.read() as session:
-        row = queries.project_row(session, workspace.project_id)
-        counts = queries.project_counts(session, workspace.project_id)
-        if row is None:  # a folder nothing was recorded for yet (reads create no project)
-            return ProjectView(id=workspace.project_id, name=workspace.project.name, repository=None,
-                               default_ref=None, created_at=None, counts=counts)  # fmt: skip
-        return ProjectView(
-            id=row.id, name=row.name, repository=row.repository, default_ref=row.default_ref,
-            created_at=row.created_at.isoformat() if row.created_at else None, counts=counts,
-        )  # fmt: skip
+    found = project_index.project_overview(workspace.catalog, workspace.project_id)
+    record, counts = found.record, found.counts
+    if record is None:  # a folder nothing was recorded for yet (reads create no project)
+        return ProjectView(id=workspace.project_id, name=workspace.project.name, repository=None,
+                           default_ref=None, created_at=None, counts=counts)  # fmt: skip
+    return ProjectView(
+        id=record.id, name=record.name, repository=record.repository, default_ref=record.default_ref,
+        created_at=record.created_at.isoformat() if record.created_at else None, counts=counts,
+    )  # fmt: skip

@@ -74,8 +74,7 @@ def prepare(workspace: Workspace, request: SourceRequest | None) -> Code:
         return Code(workspace.project)
     if request.adhoc is not None:
         return _unpack(workspace, request.adhoc)
-    with workspace.catalog.read() as session:
-        origin = projects.code_origin(session, workspace.project_id)
+    origin = projects.code_origin(workspace.catalog, workspace.project_id)
     if not origin.repository:
         if request.ref:
             raise InvalidRequest(

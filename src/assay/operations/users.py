@@ -29,7 +29,6 @@ from assay.operations.actor import EVERY_PROJECT, Actor, Auth, Role
 
 if TYPE_CHECKING:
     from argon2 import PasswordHasher
-    from sqlalchemy.orm import Session
 
     from assay.catalog import Catalog
 
@@ -59,16 +58,8 @@ class UserView:
     roles: tuple[RoleGrant, ...]
 
 
-@dataclass(frozen=True)
-class TokenView:
-    id: str
-    user_id: str
-    name: str
-    prefix: str
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    last_used_at: datetime | None
+#: a token as every interface shows it (never its value): the catalog's record, as it is
+TokenView = TokenRecord
 
 
 @dataclass(frozen=True)
@@ -88,16 +79,11 @@ class NewUser:
 def init_server(catalog: Catalog, name: str, *, password: str | None = None) -> NewUser:
     """The first admin (admin on every project), and its first token; only while no user exists."""
     hashed = hash_password(password) if password is not None else None
-    with catalog.transaction() as session:
-        if accounts.count_users(session) > 0:
-            raise Conflict(
-                "this server has its users already: it was initialized before",
-                hint="an admin adds users with `assay server users add NAME --role ROLE`",
-            )
-        user = accounts.create_user(session, name, created_by=name, password_hash=hashed)
-        accounts.grant_role(session, user.id, EVERY_PROJECT, Role.ADMIN.value)
-        issued = _issue(session, user.id, "first token", None)
-        return NewUser(_user_view(accounts.get_user(session, user.id) or user), issued)
+    value, token = _new_token("first token", None)
+    made = accounts.create_account(catalog, name, created_by=name, password_hash=hashed,
+                                   project_id=EVERY_PROJECT, role=Role.ADMIN.value, token=token,
+                                   first=True)  # fmt: skip
+    return NewUser(_user_view(made.user), IssuedToken(made.token, value))
 
 
 def add_user(
@@ -111,25 +97,19 @@ def add_user(
     """A new user holding ``role`` on ``project`` (its id or name; None: every project), and
     the user's first token."""
     hashed = hash_password(password) if password is not None else None
-    with catalog.transaction() as session:
-        project_id = _project_key(session, actor, project)
-        actor.require(project_id, Role.ADMIN, "add users")
-        user = accounts.create_user(session, name, created_by=actor.name, password_hash=hashed)
-        accounts.grant_role(session, user.id, project_id, role.value)
-        issued = _issue(session, user.id, "first token", None)
-        return NewUser(_user_view(accounts.get_user(session, user.id) or user), issued)
+    project_id = _project_key(catalog, actor, project)
+    actor.require(project_id, Role.ADMIN, "add users")
+    value, token = _new_token("first token", None)
+    made = accounts.create_account(catalog, name, created_by=actor.name, password_hash=hashed,
+                                   project_id=project_id, role=role.value, token=token)  # fmt: skip
+    return NewUser(_user_view(made.user), IssuedToken(made.token, value))
 
 
 def grant_role(catalog: Catalog, actor: Actor, name: str, role: Role, project: str | None) -> UserView:
     """Give an existing user ``role`` on ``project`` (replacing the role held there)."""
-    with catalog.transaction() as session:
-        project_id = _project_key(session, actor, project)
-        actor.require(project_id, Role.ADMIN, "grant roles")
-        user = accounts.find_user(session, name)
-        if user is None:
-            raise NotFound(f"there is no user {name!r}", hint="`assay server users list` shows them")
-        accounts.grant_role(session, user.id, project_id, role.value)
-        return _user_view(accounts.get_user(session, user.id) or user)
+    project_id = _project_key(catalog, actor, project)
+    actor.require(project_id, Role.ADMIN, "grant roles")
+    return _user_view(accounts.set_role(catalog, name, project_id, role.value))
 
 
 def list_users(
@@ -137,8 +117,7 @@ def list_users(
 ) -> list[UserView]:
     """Every user, by name; ``after``: the ``cursor_of`` the last user of the previous page."""
     actor.require(None, Role.ADMIN, "list the server's users")
-    with catalog.read() as session:
-        return [_user_view(user) for user in accounts.list_users(session, after=after, limit=limit)]
+    return [_user_view(user) for user in accounts.users_page(catalog, after=after, limit=limit)]
 
 
 def cursor_of(user: UserView) -> str:
@@ -149,11 +128,12 @@ def cursor_of(user: UserView) -> str:
 
 
 def tokens_of(catalog: Catalog, actor: Actor, name: str) -> list[TokenView]:
-    with catalog.read() as session:
-        user = _user_named(session, name)
-        if user.id != actor.user_id:
-            actor.require(None, Role.ADMIN, "see other users' tokens")
-        return [_token_view(token) for token in accounts.tokens_of(session, user.id)]
+    found = accounts.user_tokens(catalog, name)
+    if found is None:
+        raise _no_user(name)
+    if found.user.id != actor.user_id:
+        actor.require(None, Role.ADMIN, "see other users' tokens")
+    return list(found.tokens)
 
 
 def create_token(
@@ -165,32 +145,37 @@ def create_token(
     expires_in: timedelta | None = None,
 ) -> IssuedToken:
     """A new token for ``user`` (default: the actor); for someone else, a server admin's act."""
-    with catalog.transaction() as session:
-        if user is None:
-            if actor.user_id is None:
-                raise InvalidRequest(
-                    f"{actor.name} is not a user of this server: say whose token it is",
-                    hint="`assay server tokens create --user NAME`",
-                )
-            user_id = actor.user_id
-        else:
-            user_id = _user_named(session, user).id
-            if user_id != actor.user_id:
-                actor.require(None, Role.ADMIN, "create tokens for other users")
-        expires_at = utcnow() + expires_in if expires_in is not None else None
-        return _issue(session, user_id, name or "token", expires_at)
+    if user is None:
+        if actor.user_id is None:
+            raise InvalidRequest(
+                f"{actor.name} is not a user of this server: say whose token it is",
+                hint="`assay server tokens create --user NAME`",
+            )
+        user_id = actor.user_id
+    else:
+        # NOTE: a user's id never changes and users are not deleted, so looking the name up
+        # before the token's own transaction decides the same as doing both in one
+        holder = accounts.find_user_named(catalog, user)
+        if holder is None:
+            raise _no_user(user)
+        user_id = holder.id
+        if user_id != actor.user_id:
+            actor.require(None, Role.ADMIN, "create tokens for other users")
+    expires_at = utcnow() + expires_in if expires_in is not None else None
+    value, token = _new_token(name or "token", expires_at)
+    return IssuedToken(accounts.issue_token(catalog, user_id, token), value)
 
 
 def revoke_token(catalog: Catalog, actor: Actor, token_id: str) -> TokenView:
     """Revoke one of the actor's tokens (or anyone's, for a server admin); at once, for good."""
-    with catalog.transaction() as session:
-        found = accounts.get_token(session, token_id.strip())
-        if found is None or (found.user_id != actor.user_id and not actor.may(None, Role.ADMIN)):
-            # NOTE: someone else's token is "not found" to a non-admin: its id tells them nothing
-            raise NotFound(
-                f"there is no API token {token_id!r} of yours", hint="a token's id is in its listing"
-            )
-        return _token_view(accounts.revoke_token(session, found.id))
+    admin = actor.may(None, Role.ADMIN)
+    revoked = None
+    if admin or actor.user_id is not None:  # an actor who is no user holds no token
+        revoked = accounts.revoke_token_of(catalog, token_id.strip(), owner=None if admin else actor.user_id)
+    if revoked is None:
+        # NOTE: someone else's token is "not found" to a non-admin: its id tells them nothing
+        raise NotFound(f"there is no API token {token_id!r} of yours", hint="a token's id is in its listing")
+    return revoked
 
 
 def authenticate_token(catalog: Catalog, token: str) -> Actor:
@@ -216,8 +201,7 @@ def authenticate_password(catalog: Catalog, name: str, password: str) -> Actor:
     """
     from argon2.exceptions import InvalidHashError, VerificationError
 
-    with catalog.read() as session:
-        found = accounts.credentials(session, name) if name.strip() else None
+    found = accounts.sign_in_credentials(catalog, name) if name.strip() else None
     hasher = _hasher()
     stored = found.password_hash if found is not None and found.password_hash else None
     try:
@@ -228,15 +212,13 @@ def authenticate_password(catalog: Catalog, name: str, password: str) -> Actor:
     if not verified or found is None or found.user.disabled:
         raise Unauthenticated("wrong name or password", hint="an admin can set a password for you")
     if hasher.check_needs_rehash(stored or ""):
-        with catalog.transaction() as session:
-            accounts.set_password_hash(session, found.user.id, hasher.hash(password))
+        accounts.store_password_hash(catalog, found.user.id, hasher.hash(password))
     return _actor(found.user, Auth.SESSION)
 
 
 def actor_of_user(catalog: Catalog, user_id: str, auth: Auth) -> Actor:
     """The actor of a signed-in browser session: the user as the catalog has them now."""
-    with catalog.read() as session:
-        user = accounts.get_user(session, user_id)
+    user = accounts.find_user_by_id(catalog, user_id)
     if user is None or user.disabled:
         raise Unauthenticated("this session's user is no longer a user of this server", hint="sign in again")
     return _actor(user, auth)
@@ -263,21 +245,19 @@ _ROLE_NAMES = frozenset(role.value for role in Role)
 _TOKEN_HINT = "create a new token with `assay server tokens create`, or ask an admin for one"  # noqa: S105
 
 
-def _issue(session: Session, user_id: str, name: str, expires_at: datetime | None) -> IssuedToken:
+def _new_token(name: str, expires_at: datetime | None) -> tuple[str, accounts.TokenRequest]:
+    """A new token's value (shown once) and what the catalog stores of it."""
     value = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    record = accounts.create_token(
-        session, user_id, name, accounts.token_digest(value), value[:SHOWN_PREFIX], expires_at=expires_at
-    )
-    return IssuedToken(_token_view(record), value)
+    return value, accounts.TokenRequest(name, accounts.token_digest(value), value[:SHOWN_PREFIX], expires_at)
 
 
-def _project_key(session: Session, actor: Actor, project: str | None) -> str:
+def _project_key(catalog: Catalog, actor: Actor, project: str | None) -> str:
     """The membership key of ``project`` (its id or name), or ``"*"`` for None."""
     if project is None or project.strip() == EVERY_PROJECT:
         return EVERY_PROJECT
     if not actor.everything and not any(role is Role.ADMIN for role in actor.roles.values()):
         actor.require(None, Role.ADMIN, "manage users")
-    found = project_index.find_projects(session, project.strip())
+    found = project_index.find_projects(catalog, project.strip())
     if not found:
         raise NotFound(f"there is no project {project!r}", hint="GET /api/v1/projects lists them")
     if len(found) > 1:
@@ -286,11 +266,8 @@ def _project_key(session: Session, actor: Actor, project: str | None) -> str:
     return found[0].id
 
 
-def _user_named(session: Session, name: str) -> UserRecord:
-    user = accounts.find_user(session, name)
-    if user is None:
-        raise NotFound(f"there is no user {name!r}", hint="`assay server users list` shows them")
-    return user
+def _no_user(name: str) -> NotFound:
+    return NotFound(f"there is no user {name!r}", hint="`assay server users list` shows them")
 
 
 def _actor(user: UserRecord, auth: Auth) -> Actor:
@@ -307,12 +284,6 @@ def _user_view(user: UserRecord) -> UserView:
     grants = tuple(RoleGrant(project, Role(role)) for project, role in user.roles if role in _ROLE_NAMES)
     return UserView(id=user.id, name=user.name, created_at=user.created_at, created_by=user.created_by,
                     disabled=user.disabled, has_password=user.has_password, roles=grants)  # fmt: skip
-
-
-def _token_view(token: TokenRecord) -> TokenView:
-    return TokenView(id=token.id, user_id=token.user_id, name=token.name, prefix=token.prefix,
-                     created_at=token.created_at, expires_at=token.expires_at,
-                     revoked_at=token.revoked_at, last_used_at=token.last_used_at)  # fmt: skip
 
 
 @cache
