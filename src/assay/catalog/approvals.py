@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -32,6 +32,9 @@ from assay.catalog.events import record_event
 from assay.catalog.states import EventKind
 from assay.catalog.tables import Gate, PipelineRun
 from assay.errors import Conflict, InvalidRequest, NotFound
+
+if TYPE_CHECKING:
+    from assay.catalog.db import Catalog
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,32 @@ def decide(
     return GateDecision(_view(session, run, gate, required), opened=True)
 
 
+def decide_with_evidence(
+    catalog: Catalog,
+    run_id: str,
+    node: str,
+    decision: str,
+    *,
+    decider: Decider,
+    comment: str | None,
+    upstream: Sequence[str],
+    required: int,
+) -> GateDecision:
+    """``decide``, with what the reviewer saw of the ``upstream`` nodes (``evidence_of``) as its
+    evidence: one transaction, so the evidence is the state the decision was made on."""
+    with catalog.transaction() as session:
+        return decide(
+            session,
+            run_id,
+            node,
+            decision,
+            decider=decider,
+            comment=comment,
+            evidence=evidence_of(session, run_id, upstream),
+            required=required,
+        )
+
+
 def _cas(
     session: Session,
     run: PipelineRun,
@@ -212,6 +241,12 @@ def pending_gates(session: Session, project_id: str, required: int) -> list[Gate
         .order_by(Gate.requested_at)
     ).all()
     return [_view(session, run, gate, required) for gate, run in rows]
+
+
+def pending_gates_of(catalog: Catalog, project_id: str, required: int) -> list[GateView]:
+    """``pending_gates``, in a read of its own."""
+    with catalog.read() as session:
+        return pending_gates(session, project_id, required)
 
 
 def _view(session: Session, run: PipelineRun, gate: Gate, required: int) -> GateView:

@@ -2,6 +2,7 @@
 
     decision = approve(workspace, approver, 3, "promote", comment="ROUGE is fine")
     decision.opened   # False while `approvals.required` wants more approvers
+    decision = decide(workspace, approver, 3, "promote", GateStatus.REJECTED)   # what both call
     mine = gates(workspace, actor, waiting_for_me=True)
 
 Deciding needs the approver role. An approval is refused to the person who started the run under
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from assay.catalog import approvals, governance, pipelines
 from assay.catalog.approvals import GateView
 from assay.catalog.gates import APPROVED, PENDING, REJECTED
+from assay.catalog.states import GateStatus
 from assay.errors import Conflict, InvalidRequest
 from assay.executors import runs
 from assay.operations.actor import Actor, Role
@@ -51,7 +53,8 @@ def approve(
     foreground: Foreground = QUIET,
 ) -> DecisionView:
     """Approve a gate; once it has ``approvals.required`` approvals the run continues."""
-    return _decide(workspace, actor, ref, node, APPROVED, comment, background, foreground)
+    return decide(workspace, actor, ref, node, APPROVED, comment=comment, background=background,
+                  foreground=foreground)  # fmt: skip
 
 
 def reject(
@@ -65,19 +68,22 @@ def reject(
     foreground: Foreground = QUIET,
 ) -> DecisionView:
     """Reject a gate at once; the run stops."""
-    return _decide(workspace, actor, ref, node, REJECTED, comment, background, foreground)
+    return decide(workspace, actor, ref, node, REJECTED, comment=comment, background=background,
+                  foreground=foreground)  # fmt: skip
 
 
-def _decide(
+def decide(
     workspace: Workspace,
     actor: Actor,
     ref: str | int,
     node: str,
-    decision: str,
-    comment: str | None,
-    background: Background | None,
-    foreground: Foreground,
+    decision: GateStatus,
+    *,
+    comment: str | None = None,
+    background: Background | None = None,
+    foreground: Foreground = QUIET,
 ) -> DecisionView:
+    """Approve (``APPROVED``) or reject (``REJECTED``) the gate on ``node``: the one path of both."""
     actor.require(workspace.project_id, Role.APPROVER, "decide gates")
     settings = workspace.settings()
     run = run_of(workspace, ref)
@@ -107,17 +113,16 @@ def _decide(
         raise InvalidRequest(f"pipeline {graph.name!r} has no node {node!r}")
     upstream = [name for name in graph.order if name in graph.ancestors(node)]
     decider = approvals.Decider(actor.name, governance.normalize_identity(actor.name), actor.auth.value)
-    with workspace.catalog.transaction() as session:
-        decided = approvals.decide(
-            session,
-            run.id,
-            node,
-            decision,
-            decider=decider,
-            comment=comment,
-            evidence=approvals.evidence_of(session, run.id, upstream),
-            required=settings.approvals_required,
-        )
+    decided = approvals.decide_with_evidence(
+        workspace.catalog,
+        run.id,
+        node,
+        decision,
+        decider=decider,
+        comment=comment,
+        upstream=upstream,
+        required=settings.approvals_required,
+    )
     gate = decided.gate
     if not decided.opened:
         foreground.on_event(
@@ -151,8 +156,7 @@ def gates(workspace: Workspace, actor: Actor, *, waiting_for_me: bool = False) -
     """Pending gates of the project's unfinished runs, oldest first."""
     actor.require(workspace.project_id, Role.VIEWER, "see gates")
     settings = workspace.settings()
-    with workspace.catalog.read() as session:
-        pending = approvals.pending_gates(session, workspace.project_id, settings.approvals_required)
+    pending = approvals.pending_gates_of(workspace.catalog, workspace.project_id, settings.approvals_required)
     if not waiting_for_me:
         return tuple(pending)
     if not actor.may(workspace.project_id, Role.APPROVER):

@@ -16,15 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from assay.catalog import approvals, datasets, models, pipelines
+from assay.catalog import approvals, pipelines, run_records
 from assay.catalog.gates import PENDING
-from assay.catalog.views import describe_run
+from assay.catalog.run_records import NewRun, RunRecord
 from assay.engine.graph import Graph, build_graph
 from assay.engine.scheduler import Launcher
 from assay.engine.wiring import RunRequest, catalog_references, check_request, given_input_notes
-from assay.errors import Conflict, InvalidRequest, NotFound, SpecError, closest
+from assay.errors import Conflict, InvalidRequest, SpecError, closest
 from assay.executors import orphans, runs
 from assay.executors.local import NodeLineCallback
 from assay.executors.orphans import RunDriver, run_driver
@@ -123,19 +123,20 @@ def _approvals_json(gate: approvals.GateView) -> dict[str, Any]:
 def show(workspace: Workspace, actor: Actor, ref: str | int) -> RunView:
     actor.require(workspace.project_id, Role.VIEWER, "see pipeline runs")
     required = workspace.settings().approvals_required
-    with workspace.catalog.read() as session:
-        run = pipelines.get_run(session, workspace.project_id, ref)
-        return RunView(
-            id=run.id,
-            counter=run.counter,
-            pipeline=run.pipeline,
-            status=run.status,
-            message=run.message,
-            created_by=run.created_by,
-            driver=run_driver(run),
-            gates=approvals.gates_of_run(session, run.id, required),
-            detail=describe_run(session, run),
-        )
+    shown = run_records.run_detail(workspace.catalog, workspace.project_id, ref, required=required)
+    run = shown.record
+    return RunView(
+        id=run.id,
+        counter=run.counter,
+        pipeline=run.pipeline,
+        status=run.status,
+        message=run.message,
+        created_by=run.created_by,
+        # NOTE: ``run_driver`` reads a run's driver, status and counter, which a record has
+        driver=run_driver(cast(Any, run)),
+        gates=shown.gates,
+        detail=shown.detail,
+    )
 
 
 def list_runs(
@@ -143,11 +144,8 @@ def list_runs(
 ) -> tuple[RunSummary, ...]:
     """Newest first; ``before``: only runs numbered below it (the next page)."""
     actor.require(workspace.project_id, Role.VIEWER, "see pipeline runs")
-    with workspace.catalog.read() as session:
-        return tuple(
-            RunSummary(run.id, run.counter, run.pipeline, run.status, describe_run(session, run, full=False))
-            for run in pipelines.list_runs(session, workspace.project_id, limit=limit, before=before)
-        )
+    found = run_records.run_summaries(workspace.catalog, workspace.project_id, limit=limit, before=before)
+    return tuple(RunSummary(d["id"], d["counter"], d["pipeline"], d["status"], d) for d in found)
 
 
 def recover(workspace: Workspace, actor: Actor) -> tuple[str, ...]:
@@ -159,10 +157,8 @@ def recover(workspace: Workspace, actor: Actor) -> tuple[str, ...]:
     """
     actor.require(workspace.project_id, Role.MEMBER, "resume pipeline runs")
     orphans.settle(workspace.catalog, workspace.project_id, actor.name)
-    with workspace.catalog.read() as session:
-        ids = pipelines.unfinished_run_ids(session, workspace.project_id)
     found = []
-    for run_id in ids:
+    for run_id in run_records.unfinished_runs(workspace.catalog, workspace.project_id):
         view = show(workspace, actor, run_id)
         if view.driver.driver.state == orphans.ALIVE:
             continue
@@ -227,40 +223,38 @@ def start(
     recorded = {**request.recorded(secrets), "reuse": reuse}
     if code.source:
         recorded["source"] = dict(code.source)
-    with workspace.catalog.transaction() as session:
-        run = pipelines.create_run(
-            session,
+    run = run_records.record_run(
+        workspace.catalog,
+        NewRun(
             project_id=workspace.project_id,
             pipeline=pipeline,
-            nodes=list(graph.order),
+            nodes=tuple(graph.order),
             spec_text=(code.root / "valohai.yaml").read_text(encoding="utf-8"),
             request=recorded,
             actor=actor.name,
-            warnings=warnings,
-        )
-        run_id, counter = run.id, run.counter
-    foreground.on_event(f"pipeline run #{counter} of {pipeline!r} started")
+            warnings=tuple(warnings),
+        ),
+    )
+    foreground.on_event(f"pipeline run #{run.counter} of {pipeline!r} started")
     for warning in warnings:
         foreground.on_event(f"warning: {warning}")
     # NOTE: driven here, the run gets the request as given, secret values included; the catalog
     # keeps them masked, so a run handed to the background (or resumed) cannot pass them on.
-    _continue(workspace, actor, run_id, background, foreground, request)
-    return show(workspace, actor, run_id)
+    _continue(workspace, actor, run.id, background, foreground, request=request)
+    return show(workspace, actor, run.id)
 
 
 def _check_references(workspace: Workspace, graph: Graph, request: RunRequest) -> None:
     """Every model:// and dataset:// input the run will use exists, or nothing is recorded."""
-    problems = []
-    with workspace.catalog.read() as session:
-        for node, input_name, uri in catalog_references(graph, request):
-            try:
-                if uri.startswith("model://"):
-                    models.resolve(session, workspace.project_id, uri)
-                else:
-                    datasets.resolve(session, workspace.project_id, uri)
-            except (InvalidRequest, NotFound) as exc:
-                hint = f" ({exc.hint})" if exc.hint else ""
-                problems.append(f"node {node!r}, input {input_name!r}: {exc.message}{hint}")
+    references = list(catalog_references(graph, request))
+    found = run_records.reference_problems(
+        workspace.catalog, workspace.project_id, [uri for _node, _input, uri in references]
+    )
+    problems = [
+        f"node {node!r}, input {input_name!r}: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")
+        for (node, input_name, _uri), exc in zip(references, found, strict=True)
+        if exc is not None
+    ]
     if problems:
         raise InvalidRequest("; ".join(problems), hint="nothing was run; fix the references and run again")
 
@@ -275,9 +269,7 @@ def resume(
 ) -> RunView:
     """Continue a run left unfinished (by a crash, or waiting on a decided gate)."""
     actor.require(workspace.project_id, Role.MEMBER, "resume pipeline runs")
-    run = run_of(workspace, ref)
-    if run.status in pipelines.FINAL_RUN_STATUSES:
-        raise Conflict(f"pipeline run #{run.counter} is already {run.status}; there is nothing to resume")
+    run = _unfinished(workspace, ref, "; there is nothing to resume")
     _continue(workspace, actor, run.id, background, foreground)
     return show(workspace, actor, run.id)
 
@@ -292,30 +284,23 @@ def stop(
 ) -> RunView:
     """Stop a run: its running executions end, nothing else starts."""
     actor.require(workspace.project_id, Role.MEMBER, "stop pipeline runs")
-    run = run_of(workspace, ref)
-    if run.status in pipelines.FINAL_RUN_STATUSES:
-        raise Conflict(f"pipeline run #{run.counter} is already {run.status}")
-    with workspace.catalog.transaction() as session:
-        stopping = pipelines.set_run_status(
-            session,
-            pipelines.get_run(session, workspace.project_id, run.id),
-            pipelines.STOPPING,
-            actor.name,
-            f"stopped by {actor.name}",
-            only_from=(pipelines.RUNNING, pipelines.WAITING, pipelines.STOPPING, pipelines.FAILING),
-        )
-    if not stopping:
+    run = _unfinished(workspace, ref)
+    if not run_records.request_stop(
+        workspace.catalog, workspace.project_id, run.id, actor.name, f"stopped by {actor.name}"
+    ):
         raise Conflict(
             f"pipeline run #{run.counter} has just ended", hint=f"`assay pipeline show {run.counter}`"
         )
-    if background is not None:
-        background(workspace, run.id)
-    else:
-        try:
-            drive_here(workspace, actor, run.id, foreground)
-        except Conflict:
-            foreground.on_event("the process driving this run is stopping it")
+    _continue(workspace, actor, run.id, background, foreground, driven_elsewhere="is stopping it")
     return show(workspace, actor, run.id)
+
+
+def _unfinished(workspace: Workspace, ref: str | int, why: str = "") -> RunRecord:
+    """The run ``ref`` names, or ``Conflict`` when it has ended."""
+    run = run_of(workspace, ref)
+    if run.status in pipelines.FINAL_RUN_STATUSES:
+        raise Conflict(f"pipeline run #{run.counter} is already {run.status}{why}")
+    return run
 
 
 # -- driving ----------------------------------------------------------------------------------
@@ -327,12 +312,21 @@ def _continue(
     run_id: str,
     background: Background | None,
     foreground: Foreground,
+    *,
     request: RunRequest | None = None,
+    driven_elsewhere: str | None = None,
 ) -> None:
+    """Hand the run to ``background``, or drive it here; ``driven_elsewhere``: what to say, rather
+    than fail, when another process drives it (``Conflict``)."""
     if background is not None:
         background(workspace, run_id)
-    else:
+        return
+    try:
         drive_here(workspace, actor, run_id, foreground, request=request)
+    except Conflict:
+        if driven_elsewhere is None:
+            raise
+        foreground.on_event(f"the process driving this run {driven_elsewhere}")
 
 
 def drive_here(
@@ -350,8 +344,10 @@ def drive_here(
     """
     run = run_of(workspace, run_id)
     runtime = _runtime(workspace, actor, foreground, run)
+    # NOTE: the driver still takes the run's row; see ``run_records.run_for_driver``
+    driven = run_records.run_for_driver(workspace.catalog, workspace.project_id, run.id)
     try:
-        return runs.drive(runtime, run, _options(workspace, foreground), request=request)
+        return runs.drive(runtime, driven, _options(workspace, foreground), request=request)
     finally:
         runtime.close()
 
@@ -366,7 +362,7 @@ def _options(workspace: Workspace, foreground: Foreground) -> runs.RunOptions:
     )
 
 
-def _runtime(workspace: Workspace, actor: Actor, foreground: Foreground, run: Any) -> Runtime:
+def _runtime(workspace: Workspace, actor: Actor, foreground: Foreground, run: RunRecord) -> Runtime:
     """The runtime of a run's executions: the run's code (its commit, its uploaded tree, or the
     project's folder) with the workspace's catalog and store."""
     source = dict(run.request.get("source") or {})
@@ -385,10 +381,9 @@ def _runtime(workspace: Workspace, actor: Actor, foreground: Foreground, run: An
     )
 
 
-def run_of(workspace: Workspace, ref: str | int) -> Any:
+def run_of(workspace: Workspace, ref: str | int) -> RunRecord:
     """The catalog's record of a run (no permission check: for the operations that made one)."""
-    with workspace.catalog.read() as session:
-        return pipelines.get_run(session, workspace.project_id, ref)
+    return run_records.run_record(workspace.catalog, workspace.project_id, ref)
 
 
 def _settings_notes(workspace: Workspace, code: sources.Code) -> list[str]:

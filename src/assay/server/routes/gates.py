@@ -16,7 +16,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from assay.catalog.approvals import GateView
+from assay.catalog.states import GateStatus
 from assay.operations import gates
+from assay.operations.actor import Actor
+from assay.operations.workspace import Workspace
 from assay.server.deps import CurrentActor, ProjectWorkspace
 from assay.server.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
 from assay.server.routes.pipeline_runs import PipelineRunPublic, document, scheduler_of
@@ -118,11 +121,7 @@ def approve_gate(
     node: str,
     body: Annotated[DecisionCreate | None, Body()] = None,
 ) -> JSONResponse:
-    comment = body.comment if body else None
-    decision = gates.approve(
-        workspace, actor, counter, node, comment=comment, background=scheduler_of(request)
-    )
-    return _decision(decision)
+    return _decide(request, workspace, actor, counter, node, body, GateStatus.APPROVED)
 
 
 @router.post(
@@ -139,17 +138,31 @@ def reject_gate(
     node: str,
     body: Annotated[DecisionCreate | None, Body()] = None,
 ) -> JSONResponse:
-    comment = body.comment if body else None
-    decision = gates.reject(
-        workspace, actor, counter, node, comment=comment, background=scheduler_of(request)
+    return _decide(request, workspace, actor, counter, node, body, GateStatus.REJECTED)
+
+
+def _decide(
+    request: Request,
+    workspace: Workspace,
+    actor: Actor,
+    counter: str,
+    node: str,
+    body: DecisionCreate | None,
+    decision: GateStatus,
+) -> JSONResponse:
+    """Both routes: the decision, handed to the scheduler to continue the run, answered 202."""
+    decided = gates.decide(
+        workspace,
+        actor,
+        counter,
+        node,
+        decision,
+        comment=body.comment if body else None,
+        background=scheduler_of(request),
     )
-    return _decision(decision)
-
-
-def _decision(decision: gates.DecisionView) -> JSONResponse:
     answer: dict[str, Any] = {
-        "gate": GatePublic.of(decision.gate).model_dump(mode="json"),
-        "opened": decision.opened,
-        "run": decision.run.as_json(),
+        "gate": GatePublic.of(decided.gate).model_dump(mode="json"),
+        "opened": decided.opened,
+        "run": decided.run.as_json(),
     }
     return document(answer, 202)
