@@ -184,6 +184,7 @@ def _sessions_opened(path: Path) -> list[int]:
                     and isinstance(call.func, ast.Attribute)
                     and call.func.attr in SESSION_OPENERS
                     and not call.args
+                    and not call.keywords
                     and item.optional_vars is not None
                 ):
                     lines.append(node.lineno)
