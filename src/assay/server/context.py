@@ -40,7 +40,7 @@ class ServerContext:
 
     @classmethod
     def open(cls, config: ServerConfig) -> ServerContext:
-        catalog = open_catalog(config.database_url)
+        catalog = open_catalog(config.database_url, connections=config.connections)
         home: Project | None = None
         home_project_id: str | None = None
         if config.serves_home:
