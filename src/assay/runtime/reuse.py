@@ -74,7 +74,7 @@ def decide(
 
     In a pipeline run (``place``): never one made earlier in the same run, never one another
     node of the run stands for; first those that stood for the same node of the same pipeline
-    before, then the newest. The caller claims one (``reuses.claim``) before using it.
+    before, then the newest. The caller claims one (``reuses.claim_and_read``) before using it.
     """
     reuse_key = key(execution_facts)
     if reuse_key is None:
