@@ -163,8 +163,6 @@ STILL_OPENS_SESSIONS = {
     "operations/gates.py", "operations/lineage.py", "operations/models.py", "operations/pipeline_runs.py",
     "operations/project_registry.py", "operations/projects.py", "operations/sources.py",
     "operations/users.py",
-    "runtime/datasets.py", "runtime/execute.py", "runtime/finish.py", "runtime/runtime.py",
-    "runtime/stopping.py",
 }  # fmt: skip
 #: the catalog's session openers: ``Catalog.read()`` and ``Catalog.transaction()``
 SESSION_OPENERS = {"read", "transaction"}
