@@ -12,11 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from sqlalchemy.orm import Session
-
 from assay.catalog import aliases, datasets, datums
 from assay.catalog.uris import Ref
-from assay.errors import Conflict, NotFound
 
 if TYPE_CHECKING:
     from assay.catalog.db import Catalog
@@ -25,21 +22,9 @@ if TYPE_CHECKING:
 def check_target(catalog: Catalog, project_id: str, name: str, version: str, *, base: Ref | None) -> None:
     """``Conflict`` if ``name/version`` exists already; ``NotFound`` if ``base`` names nothing."""
     with catalog.read() as session:
-        _check_free(session, project_id, name, version)
+        datasets.check_free(session, project_id, name, version)
         if base is not None:
             datasets.resolve(session, project_id, base)
-
-
-def _check_free(session: Session, project_id: str, name: str, version: str) -> None:
-    try:
-        dataset = datasets.get_dataset(session, project_id, name)
-    except NotFound:
-        return
-    if any(v.name == version for v in datasets.versions_of(session, dataset.id)):
-        raise Conflict(
-            f"dataset://{name}/{version} exists already, and versions are immutable; nothing was stored",
-            hint=f"name a new version; `assay datasets show {name}` lists the existing ones",
-        )
 
 
 def record(

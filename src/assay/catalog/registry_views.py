@@ -2,7 +2,7 @@
 versions as JSON-able dicts. Every object carries its full reference (``model://name/v3``).
 
 The ``describe_*`` functions work in the caller's session; the functions that take the
-``Catalog`` (``model_views``, ``model_version_view``, ``alias_at``, …) are what the layers
+``Catalog`` (``owner_views``, ``model_version_view``, ``alias_at``, …) are what the layers
 outside ``catalog/`` call: each opens its own read, or its one transaction, and returns the
 dicts only::
 
@@ -61,18 +61,6 @@ def describe_model(session: Session, model: Model, *, full: bool = True) -> dict
             describe_model_version(session, model, v, full=False, current=current) for v in versions
         ]
     return view
-
-
-def model_views(catalog: Catalog, project_id: str) -> list[dict[str, Any]]:
-    """Every model of the project, by name, without its versions."""
-    with catalog.read() as session:
-        return [describe_model(session, m, full=False) for m in models.list_models(session, project_id)]
-
-
-def model_view(catalog: Catalog, project_id: str, name: str) -> dict[str, Any]:
-    """The model ``name`` with its versions, newest first."""
-    with catalog.read() as session:
-        return describe_model(session, models.get_model(session, project_id, name))
 
 
 def describe_model_version(
@@ -245,16 +233,31 @@ def describe_dataset(session: Session, dataset: Dataset, *, full: bool = True) -
     return view
 
 
-def dataset_views(catalog: Catalog, project_id: str) -> list[dict[str, Any]]:
-    """Every dataset of the project, by name, without its versions."""
+def owner_views(catalog: Catalog, project_id: str, kind: str) -> list[dict[str, Any]]:
+    """Every model (``kind`` ``"model"``) or dataset (``"dataset"``) of the project, by name,
+    each without its versions."""
     with catalog.read() as session:
+        if kind == models.KIND:
+            return [describe_model(session, m, full=False) for m in models.list_models(session, project_id)]
         return [describe_dataset(session, d, full=False) for d in datasets.list_datasets(session, project_id)]
 
 
-def dataset_view(catalog: Catalog, project_id: str, name: str) -> dict[str, Any]:
-    """The dataset ``name`` with its versions, newest first."""
+def owner_view(catalog: Catalog, project_id: str, kind: str, name: str) -> dict[str, Any]:
+    """The model or dataset ``name`` with its versions, newest first."""
     with catalog.read() as session:
-        return describe_dataset(session, datasets.get_dataset(session, project_id, name))
+        return _describe_owner(session, _owner(session, project_id, kind, name), full=True)
+
+
+def _owner(session: Session, project_id: str, kind: str, name: str) -> Model | Dataset:
+    if kind == models.KIND:
+        return models.get_model(session, project_id, name)
+    return datasets.get_dataset(session, project_id, name)
+
+
+def _describe_owner(session: Session, owner: Model | Dataset, *, full: bool) -> dict[str, Any]:
+    if isinstance(owner, Model):
+        return describe_model(session, owner, full=full)
+    return describe_dataset(session, owner, full=full)
 
 
 def describe_dataset_version(
@@ -406,19 +409,11 @@ def describe_alias_at(
     }
 
 
-def _owner(session: Session, project_id: str, kind: str, name: str) -> Model | Dataset:
-    if kind == models.KIND:
-        return models.get_model(session, project_id, name)
-    return datasets.get_dataset(session, project_id, name)
-
-
 def alias_targets(catalog: Catalog, project_id: str, kind: str, name: str) -> dict[str, str]:
     """Alias → the version it points at now, of the model or dataset ``name``."""
     with catalog.read() as session:
         owner = _owner(session, project_id, kind, name)
-        if isinstance(owner, Model):
-            return dict(describe_model(session, owner, full=False)["aliases"])
-        return dict(describe_dataset(session, owner, full=False)["aliases"])
+        return dict(_describe_owner(session, owner, full=False)["aliases"])
 
 
 def alias_history(

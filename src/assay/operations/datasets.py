@@ -97,15 +97,15 @@ class Flagged(View):
 
 def list_datasets(workspace: Workspace, actor: Actor) -> tuple[DatasetSummary, ...]:
     actor.require(workspace.project_id, Role.VIEWER, "list datasets")
-    from assay.catalog.registry_views import dataset_views
+    from assay.catalog.registry_views import owner_views
 
-    return DatasetSummary.many(dataset_views(workspace.catalog, workspace.project_id))
+    return DatasetSummary.many(owner_views(workspace.catalog, workspace.project_id, KIND))
 
 
 def show(workspace: Workspace, actor: Actor, ref: str) -> DatasetDetail | DatasetVersionDetail:
     """A dataset (``news``: its versions and aliases) or a version (``news/v2``: its files)."""
     actor.require(workspace.project_id, Role.VIEWER, "show a dataset")
-    from assay.catalog.registry_views import dataset_version_view, dataset_view
+    from assay.catalog.registry_views import dataset_version_view, owner_view
     from assay.catalog.uris import parse_ref
 
     parsed = parse_ref(ref, KIND)
@@ -113,7 +113,7 @@ def show(workspace: Workspace, actor: Actor, ref: str) -> DatasetDetail | Datase
         return DatasetVersionDetail.from_json(
             dataset_version_view(workspace.catalog, workspace.project_id, parsed)
         )
-    return DatasetDetail.from_json(dataset_view(workspace.catalog, workspace.project_id, parsed.name))
+    return DatasetDetail.from_json(owner_view(workspace.catalog, workspace.project_id, KIND, parsed.name))
 
 
 def show_version(workspace: Workspace, actor: Actor, ref: str) -> DatasetVersionDetail:

@@ -105,16 +105,18 @@ class TagCount(View):
 
 def list_models(workspace: Workspace, actor: Actor) -> tuple[ModelSummary, ...]:
     actor.require(workspace.project_id, Role.VIEWER, "list models")
-    from assay.catalog.registry_views import model_views
+    from assay.catalog.registry_views import owner_views
 
-    return ModelSummary.many(model_views(workspace.catalog, workspace.project_id))
+    return ModelSummary.many(owner_views(workspace.catalog, workspace.project_id, KIND))
 
 
 def show_model(workspace: Workspace, actor: Actor, name: str) -> ModelDetail:
     actor.require(workspace.project_id, Role.VIEWER, "show a model")
-    from assay.catalog.registry_views import model_view
+    from assay.catalog.registry_views import owner_view
 
-    return ModelDetail.from_json(model_view(workspace.catalog, workspace.project_id, owner_name(KIND, name)))
+    return ModelDetail.from_json(
+        owner_view(workspace.catalog, workspace.project_id, KIND, owner_name(KIND, name))
+    )
 
 
 def show_version(workspace: Workspace, actor: Actor, ref: str, *, at: datetime | None = None) -> VersionCard:
