@@ -4,13 +4,16 @@ unless ``assay.yaml`` says otherwise) — what a candidate is compared with."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from assay.catalog.registry_tables import Alias, Model, ModelVersion
 from assay.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from assay.catalog.db import Catalog
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,12 @@ class Baseline:
 
     def as_json(self) -> dict[str, Any]:
         return {"alias": self.alias, "model_version": self.uri, "metrics": self.metrics}
+
+
+def read_baseline(catalog: Catalog, project_id: str, alias: str, model_name: str | None) -> Baseline:
+    """``find_baseline`` in a read of its own."""
+    with catalog.read() as session:
+        return find_baseline(session, project_id, alias, model_name)
 
 
 def find_baseline(session: Session, project_id: str, alias: str, model_name: str | None) -> Baseline:

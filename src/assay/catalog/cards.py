@@ -6,18 +6,28 @@ of a description, is also an event::
     add_comment(session, model, version, "alice", "summaries of long articles lose the date")
     add_score(session, model, version, "alice", rubric="faithfulness", score=4, comment=None)
     set_description(session, model, None, "alice", "Summarizes news for the morning brief.")
+
+The layers outside ``catalog/`` call the functions that take the ``Catalog`` instead: each
+resolves the version, writes and describes it in one transaction::
+
+    card = comment_on_version(catalog, project_id, "summarizer/v3", "alice", "loses the date")
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from sqlalchemy.orm import Session
 
-from assay.catalog import models
+from assay.catalog import models, registry_views
 from assay.catalog.events import record_event
 from assay.catalog.registry_tables import CardEntry, Model, ModelVersion
 from assay.catalog.states import EventKind
 from assay.catalog.uris import NAME
 from assay.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from assay.catalog.db import Catalog
 
 SCORES = range(1, 6)
 
@@ -29,6 +39,16 @@ def add_comment(session: Session, model: Model, version: ModelVersion, author: s
     record_event(session, model.project_id, EventKind.MODEL_VERSION_COMMENTED, models.uri(model, version),
                  author, {"version_id": version.id, "text": text})  # fmt: skip
     return entry
+
+
+def comment_on_version(catalog: Catalog, project_id: str, ref: str, author: str, text: str) -> dict[str, Any]:
+    """Add a comment to the card of the version ``ref`` names; returns the card after."""
+    return registry_views.edit_model_version(
+        catalog,
+        project_id,
+        ref,
+        lambda session, model, version: add_comment(session, model, version, author, text),
+    )
 
 
 def add_score(
@@ -53,6 +73,17 @@ def add_score(
     return entry
 
 
+def score_version(
+    catalog: Catalog, project_id: str, ref: str, author: str, *, rubric: str, score: int, comment: str | None
+) -> dict[str, Any]:
+    """Score the version ``ref`` names by ``rubric``; returns the card after."""
+    return registry_views.edit_model_version(
+        catalog, project_id, ref, lambda session, model, version: add_score(
+            session, model, version, author, rubric=rubric, score=score, comment=comment
+        ),
+    )  # fmt: skip
+
+
 def set_description(
     session: Session, model: Model, version: ModelVersion | None, author: str, text: str
 ) -> None:
@@ -66,3 +97,20 @@ def set_description(
     session.flush()
     record_event(session, model.project_id, kind, subject, author,
                  {"description": text, "previous": previous})  # fmt: skip
+
+
+def describe_version(catalog: Catalog, project_id: str, ref: str, author: str, text: str) -> dict[str, Any]:
+    """Set the description of the version ``ref`` names; returns its card after."""
+    return registry_views.edit_model_version(
+        catalog, project_id, ref, lambda session, model, version: set_description(
+            session, model, version, author, text
+        ),
+    )  # fmt: skip
+
+
+def describe_model(catalog: Catalog, project_id: str, name: str, author: str, text: str) -> dict[str, Any]:
+    """Set the description of model ``name``; returns the model after, without its versions."""
+    with catalog.transaction() as session:
+        model = models.get_model(session, project_id, name)
+        set_description(session, model, None, author, text)
+        return registry_views.describe_model(session, model, full=False)

@@ -6,19 +6,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from assay.catalog import aliases, edges
+from assay.catalog import aliases, datums, edges
 from assay.catalog.events import record_event
 from assay.catalog.registry_tables import Alias, Dataset, DatasetVersion, DatasetVersionFile
 from assay.catalog.states import EventKind
 from assay.catalog.tables import Datum, utcnow
 from assay.catalog.uris import LATEST, NUMBERED, Ref, check_version_name, did_you_mean, parse_ref
 from assay.errors import Conflict, InvalidRequest, NotFound
+
+if TYPE_CHECKING:
+    from assay.catalog.db import Catalog
 
 KIND = "dataset"
 
@@ -120,6 +124,78 @@ def create_version(
     return version
 
 
+@dataclass(frozen=True)
+class UploadedFile:
+    """A file from this machine, stored, that a new version holds."""
+
+    name: str  # in the version
+    source_uri: str  # where it was read from: its datum is one per (content, source)
+    sha256: str
+    size: int
+
+
+def check_new_version(catalog: Catalog, project_id: str, name: str, version: str, base: Ref | None) -> None:
+    """Before any byte is stored: ``Conflict`` if ``dataset://name/version`` exists (versions are
+    immutable), ``NotFound`` if the version it starts from does not."""
+    with catalog.read() as session:
+        check_version_free(session, project_id, name, version)
+        if base is not None:
+            resolve(session, project_id, base)
+
+
+def check_version_free(session: Session, project_id: str, name: str, version: str) -> None:
+    """``Conflict`` if ``dataset://name/version`` exists: versions are immutable."""
+    try:
+        dataset = get_dataset(session, project_id, name)
+    except NotFound:
+        return
+    if any(v.name == version for v in versions_of(session, dataset.id)):
+        raise Conflict(
+            f"dataset://{name}/{version} exists already, and versions are immutable; nothing was stored",
+            hint=f"name a new version; `assay datasets show {name}` lists the existing ones",
+        )
+
+
+def create_uploaded_version(
+    catalog: Catalog,
+    *,
+    project_id: str,
+    name: str,
+    version: str,
+    files: Sequence[UploadedFile],
+    actor: str,
+    tags: Iterable[str] = (),
+    base: Ref | None = None,
+    alias_names: Iterable[str] = (),
+) -> str:
+    """In one transaction: the dataset (made on first use), a datum per file, the version (the
+    files of ``base`` first, then ``files``) and its aliases; returns its URI."""
+    with catalog.transaction() as session:
+        dataset = ensure_dataset(session, project_id, name, actor)
+        contents: dict[str, str] = {}
+        base_version: DatasetVersion | None = None
+        if base is not None:
+            _, base_version = resolve(session, project_id, base)
+            contents = {f.name: f.datum_id for f, _ in files_of(session, base_version.id)}
+        for file in files:
+            datum = datums.external_datum(
+                session, project_id=project_id, sha256=file.sha256, size=file.size, name=file.name,
+                source_uri=file.source_uri,
+            )  # fmt: skip
+            contents[file.name] = datum.id
+        created = create_version(
+            session, dataset=dataset, name=version, files=contents.items(), actor=actor, tags=tags,
+            from_version=base_version,
+        )  # fmt: skip
+        for alias in dict.fromkeys(alias_names):
+            aliases.move_alias(
+                session, project_id=project_id, kind=KIND, owner_id=dataset.id, owner_name=dataset.name,
+                name=alias, version_id=created.id, actor=actor, reason="set when the version was created",
+                version_name=created.name,
+            )  # fmt: skip
+        return uri(dataset, created)
+
+
 def _named(dataset_id: str, name: str) -> Any:
     return (DatasetVersion.dataset_id == dataset_id) & (DatasetVersion.name == name)
 
@@ -164,6 +240,19 @@ def versions_of(session: Session, dataset_id: str) -> list[DatasetVersion]:
     """Newest first."""
     query = select(DatasetVersion).where(DatasetVersion.dataset_id == dataset_id)
     return list(session.scalars(query.order_by(DatasetVersion.counter.desc())))
+
+
+def check_free(session: Session, project_id: str, name: str, version: str) -> None:
+    """``Conflict`` if ``dataset://name/version`` exists (a version is never replaced)."""
+    try:
+        dataset = get_dataset(session, project_id, name)
+    except NotFound:
+        return
+    if any(v.name == version for v in versions_of(session, dataset.id)):
+        raise Conflict(
+            f"dataset://{name}/{version} exists already, and versions are immutable; nothing was stored",
+            hint=f"name a new version; `assay datasets show {name}` lists the existing ones",
+        )
 
 
 def files_of(session: Session, version_id: str) -> list[tuple[DatasetVersionFile, Datum]]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -17,6 +19,21 @@ from assay.errors import InvalidRequest, NotFound
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 ALIAS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}$")
 _INSERT = insert(Datum)
+
+
+@dataclass(frozen=True)
+class DatumFile:
+    """A datum as the runtime sees a file: what an execution receives or produced."""
+
+    id: str
+    name: str
+    sha256: str
+    size: int
+    metadata: Mapping[str, Any]
+
+
+def datum_file(datum: Datum) -> DatumFile:
+    return DatumFile(datum.id, datum.name, datum.sha256, datum.size, dict(datum.file_metadata))
 
 
 def create_datum(

@@ -61,9 +61,13 @@ def _configure_sqlite(engine: Engine) -> None:
 class Catalog:
     """A connection to the catalog database. Cheap to keep, safe to share between threads."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, connections: int | None = None) -> None:
+        """``connections``: how many to keep open for threads that ask at once (a server's
+        request threads and drivers); SQLAlchemy's default (5, and 10 more made and closed on
+        demand) suits a command."""
         self.url = normalize_url(url)
-        self.engine = create_engine(self.url, echo=echo, future=True)
+        sizing = {} if connections is None else {"pool_size": connections, "max_overflow": connections}
+        self.engine = create_engine(self.url, echo=echo, future=True, **sizing)
         if self.engine.dialect.name == "sqlite":
             _configure_sqlite(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
@@ -72,9 +76,9 @@ class Catalog:
         )
 
     @classmethod
-    def open(cls, url: str) -> Catalog:
+    def open(cls, url: str, *, connections: int | None = None) -> Catalog:
         """Open the database at ``url``, creating or upgrading its schema first."""
-        catalog = cls(url)
+        catalog = cls(url, connections=connections)
         catalog.migrate()
         return catalog
 
@@ -182,9 +186,9 @@ class Catalog:
         self.close()
 
 
-def open_catalog(url: str) -> Catalog:
+def open_catalog(url: str, *, connections: int | None = None) -> Catalog:
     try:
-        return Catalog.open(url)
+        return Catalog.open(url, connections=connections)
     except AssayError:
         raise
     except Exception as exc:

@@ -11,7 +11,7 @@ record its end meanwhile keeps that end.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -19,6 +19,9 @@ from sqlalchemy.orm import Session
 from assay.catalog.events import record_event
 from assay.catalog.states import EventKind
 from assay.catalog.tables import Event, Execution, utcnow
+
+if TYPE_CHECKING:
+    from assay.catalog.db import Catalog
 
 DRIVER, STOP_REQUESTED = EventKind.EXECUTION_DRIVER, EventKind.EXECUTION_STOP_REQUESTED
 _UNFINISHED = ("created", "started")
@@ -58,6 +61,12 @@ def stop_requested_by(session: Session, project_id: str, execution_id: str) -> s
         .limit(1)
     )  # fmt: skip
     return session.scalar(query)
+
+
+def stop_requester(catalog: Catalog, project_id: str, execution_id: str) -> str | None:
+    """``stop_requested_by`` in a read of its own (what a running execution polls)."""
+    with catalog.read() as session:
+        return stop_requested_by(session, project_id, execution_id)
 
 
 def unfinished(session: Session, project_id: str) -> list[Execution]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
@@ -24,6 +24,9 @@ from assay.catalog.tables import (
     new_id,
     utcnow,
 )
+
+if TYPE_CHECKING:
+    from assay.catalog.db import Catalog
 
 #: re-exported for the modules that still use the old names (states.py declares them)
 CREATED, STARTED, COMPLETED = ExecutionStatus.CREATED, ExecutionStatus.STARTED, ExecutionStatus.COMPLETED
@@ -242,6 +245,12 @@ def status_of(session: Session, execution_id: str, *, lock: bool = False) -> str
     """The execution's status now; with ``lock``, the row stays locked until the transaction ends."""
     query = select(Execution.status).where(Execution.id == execution_id)
     return session.scalar(query.with_for_update() if lock else query)
+
+
+def current_status(catalog: Catalog, execution_id: str) -> str | None:
+    """``status_of`` in a read of its own."""
+    with catalog.read() as session:
+        return status_of(session, execution_id)
 
 
 def results_of(session: Session, execution_ids: list[str]) -> ExecutionResults:

@@ -4,7 +4,7 @@ aliases those versions hold back to the newest unaffected approved version."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -18,6 +18,9 @@ from assay.catalog.registry_tables import Dataset, DatasetVersion, Model, ModelV
 from assay.catalog.states import EventKind
 from assay.catalog.tables import utcnow
 from assay.errors import Conflict, InvalidRequest
+
+if TYPE_CHECKING:
+    from assay.catalog.db import Catalog
 
 
 def flag_dataset(
@@ -72,6 +75,14 @@ def flag_dataset(
     }
 
 
+def flag_dataset_version(
+    catalog: Catalog, project_id: str, ref: str, *, reason: str, actor: str, demote: bool
+) -> dict[str, Any]:
+    """``flag_dataset`` in a transaction of its own."""
+    with catalog.transaction() as session:
+        return flag_dataset(session, project_id, ref, reason=reason, actor=actor, demote=demote)
+
+
 def _demote(
     session: Session, project_id: str, tainted: set[str], subject: str, reason: str, actor: str
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -115,6 +126,14 @@ def unflag_dataset(session: Session, project_id: str, ref: str, *, reason: str, 
     record_event(session, project_id, EventKind.DATASET_UNFLAGGED, str(subject), actor,
                  {"flag_id": active.id, "reason": reason})  # fmt: skip
     return flag_json(active, str(subject))
+
+
+def unflag_dataset_version(
+    catalog: Catalog, project_id: str, ref: str, *, reason: str, actor: str
+) -> dict[str, Any]:
+    """``unflag_dataset`` in a transaction of its own."""
+    with catalog.transaction() as session:
+        return unflag_dataset(session, project_id, ref, reason=reason, actor=actor)
 
 
 def active_flags_of_version(session: Session, version_id: str) -> list[tuple[DatasetFlag, str]]:

@@ -9,6 +9,8 @@ gate")::
     decision = approve_version(session, model, version, actor=actor, comment=comment,
                                override=override, policy=policy)
     decision.warnings                             # for the CLI to show
+    card, decision = approve(catalog, project_id, "summarizer/v3", actor=actor, comment=comment,
+                             override=override, policy=policy)   # its own transaction
 
 * **Who and why** are recorded: the status (or the alias move) with its actor and comment, and
   on the version's card and in the event the facts of the decision — ``forced``, its reason,
@@ -31,15 +33,18 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from assay.catalog import aliases, flags, models
+from assay.catalog import aliases, flags, models, registry_views
 from assay.catalog.registry_tables import AliasMove, Model, ModelVersion
 from assay.catalog.tables import PipelineRun
 from assay.errors import Conflict, InvalidRequest, PermissionDenied
 from assay.spec.settings import Settings
+
+if TYPE_CHECKING:
+    from assay.catalog.db import Catalog
 
 SEPARATION_SETTING = "assay.yaml: approvals.require-different-approver"
 
@@ -151,6 +156,35 @@ def approve_version(
         only_from=(version.status,),
     )  # fmt: skip
     return decision
+
+
+def approve(
+    catalog: Catalog,
+    project_id: str,
+    ref: str,
+    *,
+    actor: str,
+    comment: str | None,
+    override: Override,
+    policy: Policy,
+) -> tuple[dict[str, Any], Decision]:
+    """``approve_version`` of the version ``ref`` names, in one transaction: its card after, and
+    what the decision found."""
+    with catalog.transaction() as session:
+        model, version = models.resolve(session, project_id, ref)
+        decision = approve_version(
+            session, model, version, actor=actor, comment=comment, override=override, policy=policy
+        )
+        return registry_views.describe_model_version(session, model, version), decision
+
+
+def reject(catalog: Catalog, project_id: str, ref: str, *, actor: str, comment: str | None) -> dict[str, Any]:
+    """Reject the version ``ref`` names (no rule refuses a rejection); its card after."""
+    return registry_views.edit_model_version(
+        catalog, project_id, ref, lambda session, model, version: models.set_status(
+            session, model, version, models.REJECTED, actor, comment
+        ),
+    )  # fmt: skip
 
 
 def set_model_alias(

@@ -3,11 +3,14 @@ for ``--format dot`` and for anyone who wants to draw it."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
 from assay.catalog import lineage
+
+if TYPE_CHECKING:
+    from assay.catalog.db import Catalog
 
 
 def graph(session: Session, project_id: str, ref: str, direction: str, depth: int | None) -> dict[str, Any]:
@@ -30,3 +33,11 @@ def graph(session: Session, project_id: str, ref: str, direction: str, depth: in
             if e.kind in lineage.FLOW
         ],
     }
+
+
+def graph_of(
+    catalog: Catalog, project_id: str, ref: str, direction: str, depth: int | None
+) -> dict[str, Any]:
+    """``graph`` in a read of its own."""
+    with catalog.read() as session:
+        return graph(session, project_id, ref, direction, depth)

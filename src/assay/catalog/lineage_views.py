@@ -3,7 +3,7 @@ reference, grouped by how the data entered) and ``show`` (the chain upstream of 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,6 +14,9 @@ from assay.catalog.flags import flags_of
 from assay.catalog.flags import flags_of_version as flags_of_version  # part of this module's answers
 from assay.catalog.registry_tables import Alias
 from assay.catalog.tables import Gate, PipelineRun
+
+if TYPE_CHECKING:
+    from assay.catalog.db import Catalog
 
 
 def affected(session: Session, project_id: str, ref: str, depth: int | None = None) -> dict[str, Any]:
@@ -49,6 +52,12 @@ def affected(session: Session, project_id: str, ref: str, depth: int | None = No
         "holding_aliases": [{"ref": e["ref"], "aliases": e["aliases"]} for e in shown if e["aliases"]],
         "nodes": len(reached),
     }
+
+
+def affected_of(catalog: Catalog, project_id: str, ref: str, depth: int | None = None) -> dict[str, Any]:
+    """``affected`` in a read of its own."""
+    with catalog.read() as session:
+        return affected(session, project_id, ref, depth)
 
 
 def _aliases_on(session: Session, models_of: dict[str, str]) -> dict[str, list[str]]:
@@ -121,6 +130,12 @@ def show(session: Session, project_id: str, ref: str, depth: int | None = None) 
         view["replaced_by"] = _replacements(session, start, "down")
         view["flags"] = flags_of_version(session, start[1])
     return view
+
+
+def upstream_of(catalog: Catalog, project_id: str, ref: str, depth: int | None = None) -> dict[str, Any]:
+    """``show`` in a read of its own."""
+    with catalog.read() as session:
+        return show(session, project_id, ref, depth)
 
 
 def _plain(facts: dict[Node, dict[str, Any]], reached: lineage.Reached) -> dict[str, Any]:

@@ -6,15 +6,22 @@ rows arrive::
 
     rows = find_executions(session, project_id, limit=50, status="error", before=120)
     page = events_after(session, project_id, after=4711, limit=100, kind="execution.completed")
+    page = event_records(catalog, project_id, after=4711, limit=100)   # outside catalog/
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from assay.catalog.registry_tables import Dataset, Model
 from assay.catalog.tables import Event, Execution, PipelineRun
+
+if TYPE_CHECKING:
+    from assay.catalog.db import Catalog
 
 
 def find_executions(
@@ -58,6 +65,43 @@ def events_after(
     if subject is not None:
         query = query.where(Event.subject == subject)
     return list(session.scalars(query.order_by(Event.id).limit(limit)))
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One event of the log, as it was recorded."""
+
+    id: int
+    kind: str
+    subject: str
+    actor: str
+    at: str  # ISO 8601
+    payload: dict[str, Any]
+
+
+def event_records(
+    catalog: Catalog,
+    project_id: str,
+    *,
+    after: int | None,
+    limit: int,
+    kind: str | None = None,
+    subject: str | None = None,
+) -> list[EventRecord]:
+    """``events_after`` in a read of its own."""
+    with catalog.read() as session:
+        rows = events_after(session, project_id, after=after, limit=limit, kind=kind, subject=subject)
+        return [
+            EventRecord(
+                id=e.id,
+                kind=e.kind,
+                subject=e.subject,
+                actor=e.actor,
+                at=e.created_at.isoformat(),
+                payload=dict(e.payload or {}),
+            )
+            for e in rows
+        ]
 
 
 def project_counts(session: Session, project_id: str) -> dict[str, int]:

@@ -1,10 +1,20 @@
 """Read models of the registry: models, model versions (with their cards), datasets and dataset
-versions as JSON-able dicts. Every object carries its full reference (``model://name/v3``)."""
+versions as JSON-able dicts. Every object carries its full reference (``model://name/v3``).
+
+The ``describe_*`` functions work in the caller's session; the functions that take the
+``Catalog`` (``owner_views``, ``model_version_view``, ``alias_at``, …) are what the layers
+outside ``catalog/`` call: each opens its own read, or its one transaction, and returns the
+dicts only::
+
+    card = model_version_view(catalog, project_id, "summarizer/production")
+    moves = alias_history(catalog, project_id, "model", "summarizer", "production")
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,6 +28,11 @@ from assay.catalog.registry_tables import (
     ModelVersionFile,
 )
 from assay.catalog.tables import Datum, Execution, PipelineRun
+from assay.catalog.uris import LATEST, Ref
+from assay.errors import InvalidRequest, NotFound
+
+if TYPE_CHECKING:
+    from assay.catalog.db import Catalog
 
 
 def _time(value: datetime | None) -> str | None:
@@ -104,6 +119,54 @@ def describe_model_version(
     return view
 
 
+def model_version_view(catalog: Catalog, project_id: str, ref: str | Ref) -> dict[str, Any]:
+    """The card of the version ``ref`` names (``summarizer/v2``, ``…/production``, ``…/latest``)."""
+    with catalog.read() as session:
+        return describe_model_version(session, *models.resolve(session, project_id, ref))
+
+
+def model_version_views(
+    catalog: Catalog, project_id: str, name: str, *, status: str | None = None, tag: str | None = None
+) -> list[dict[str, Any]]:
+    """The versions of model ``name``, newest first; only those of ``status`` or with ``tag``."""
+    with catalog.read() as session:
+        model = models.get_model(session, project_id, name)
+        return [
+            describe_model_version(session, model, v, full=False)
+            for v in models.versions_of(session, model.id, status=status, tag=tag)
+        ]
+
+
+def model_version_at(
+    catalog: Catalog, project_id: str, name: str, alias: str, when: datetime
+) -> dict[str, Any]:
+    """The card of the version ``alias`` of model ``name`` held at ``when``, with ``as_of`` saying
+    so; ``InvalidRequest`` if ``alias`` is a version or ``latest``, ``NotFound`` if it held none."""
+    with catalog.read() as session:
+        model = models.get_model(session, project_id, name)
+        if alias == LATEST or any(v.name == alias for v in models.versions_of(session, model.id)):
+            raise InvalidRequest(
+                f"model://{name}/{alias} is {'computed' if alias == LATEST else 'a version'}, "
+                "not an alias; --at asks which version an alias held",
+                hint=f"`assay models alias history {name}` lists the aliases and their moves",
+            )
+        held = _held_at(session, models.KIND, model.id, model.name, alias, when)
+        _, version = models.resolve(session, project_id, held["version"] or "")
+        view = describe_model_version(session, model, version)
+    return {**view, "as_of": {"alias": held["uri"], "at": held["at"]}}
+
+
+def edit_model_version(
+    catalog: Catalog, project_id: str, ref: str, write: Callable[[Session, Model, ModelVersion], object]
+) -> dict[str, Any]:
+    """Resolve ``ref``, call ``write(session, model, version)``, and describe the version after,
+    all in one transaction (for the catalog's own use cases: ``cards``, ``governance``)."""
+    with catalog.transaction() as session:
+        model, version = models.resolve(session, project_id, ref)
+        write(session, model, version)
+        return describe_model_version(session, model, version)
+
+
 def _file(session: Session, entry: ModelVersionFile) -> dict[str, Any]:
     datum = session.get_one(Datum, entry.datum_id)
     return {"name": entry.name, "datum": f"datum://{datum.id}", "sha256": datum.sha256, "size": datum.size}
@@ -170,6 +233,33 @@ def describe_dataset(session: Session, dataset: Dataset, *, full: bool = True) -
     return view
 
 
+def owner_views(catalog: Catalog, project_id: str, kind: str) -> list[dict[str, Any]]:
+    """Every model (``kind`` ``"model"``) or dataset (``"dataset"``) of the project, by name,
+    each without its versions."""
+    with catalog.read() as session:
+        if kind == models.KIND:
+            return [describe_model(session, m, full=False) for m in models.list_models(session, project_id)]
+        return [describe_dataset(session, d, full=False) for d in datasets.list_datasets(session, project_id)]
+
+
+def owner_view(catalog: Catalog, project_id: str, kind: str, name: str) -> dict[str, Any]:
+    """The model or dataset ``name`` with its versions, newest first."""
+    with catalog.read() as session:
+        return _describe_owner(session, _owner(session, project_id, kind, name), full=True)
+
+
+def _owner(session: Session, project_id: str, kind: str, name: str) -> Model | Dataset:
+    if kind == models.KIND:
+        return models.get_model(session, project_id, name)
+    return datasets.get_dataset(session, project_id, name)
+
+
+def _describe_owner(session: Session, owner: Model | Dataset, *, full: bool) -> dict[str, Any]:
+    if isinstance(owner, Model):
+        return describe_model(session, owner, full=full)
+    return describe_dataset(session, owner, full=full)
+
+
 def describe_dataset_version(
     session: Session,
     dataset: Dataset,
@@ -214,6 +304,12 @@ def describe_dataset_version(
     return view
 
 
+def dataset_version_view(catalog: Catalog, project_id: str, ref: str | Ref) -> dict[str, Any]:
+    """The version ``ref`` names (``news/v2``, ``news/candidate``, ``news/latest``) with its files."""
+    with catalog.read() as session:
+        return describe_dataset_version(session, *datasets.resolve(session, project_id, ref))
+
+
 def produced_by(session: Session, execution_id: str) -> dict[str, list[str]]:
     """The model and dataset versions an execution created, as references."""
     model_uris = [
@@ -256,6 +352,14 @@ def compare_model_versions(
             "second_only": sorted(set(version_b.tags) - set(version_a.tags)),
         },
     }
+
+
+def comparison(catalog: Catalog, project_id: str, first: str, second: str) -> dict[str, Any]:
+    """``compare_model_versions`` of the versions ``first`` and ``second`` name."""
+    with catalog.read() as session:
+        return compare_model_versions(
+            session, models.resolve(session, project_id, first), models.resolve(session, project_id, second)
+        )
 
 
 def _number(value: Any) -> TypeGuard[float]:
@@ -303,3 +407,57 @@ def describe_alias_at(
         "at": when.isoformat(),
         "version": f"{kind}://{owner_name}/{names.get(found, found)}" if found else None,
     }
+
+
+def alias_targets(catalog: Catalog, project_id: str, kind: str, name: str) -> dict[str, str]:
+    """Alias → the version it points at now, of the model or dataset ``name``."""
+    with catalog.read() as session:
+        owner = _owner(session, project_id, kind, name)
+        return dict(_describe_owner(session, owner, full=False)["aliases"])
+
+
+def alias_history(
+    catalog: Catalog, project_id: str, kind: str, name: str, alias: str | None = None
+) -> list[dict[str, Any]]:
+    """``describe_alias_history`` of the model or dataset ``name``; ``NotFound`` for an ``alias``
+    it never had."""
+    with catalog.read() as session:
+        owner = _owner(session, project_id, kind, name)
+        moves = describe_alias_history(session, kind, owner.id, owner.name, alias)
+    if alias is not None and not moves:
+        raise never_set(kind, owner.name, alias)
+    return moves
+
+
+def alias_at(
+    catalog: Catalog, project_id: str, kind: str, name: str, alias: str, when: datetime
+) -> dict[str, Any]:
+    """Where ``alias`` of the model or dataset ``name`` pointed at ``when``; ``NotFound`` saying
+    why if nowhere."""
+    with catalog.read() as session:
+        owner = _owner(session, project_id, kind, name)
+        return _held_at(session, kind, owner.id, owner.name, alias, when)
+
+
+def _held_at(
+    session: Session, kind: str, owner_id: str, owner_name: str, alias: str, when: datetime
+) -> dict[str, Any]:
+    view = describe_alias_at(session, kind, owner_id, owner_name, alias, when)
+    if view["version"] is not None:
+        return view
+    moves = describe_alias_history(session, kind, owner_id, owner_name, alias)
+    if not moves:
+        raise never_set(kind, owner_name, alias)
+    first = moves[0]["at"]
+    why = f"it was first set at {first}" if datetime.fromisoformat(first) > when else "it was removed by then"
+    raise NotFound(
+        f"{view['uri']} pointed at no version at {view['at']}: {why}",
+        hint=f"`assay {kind}s alias history {owner_name} {alias}` lists its moves",
+    )
+
+
+def never_set(kind: str, name: str, alias: str) -> NotFound:
+    return NotFound(
+        f"{kind}://{name} has never had an alias {alias!r}",
+        hint=f"`assay {kind}s alias history {name}` lists the moves of its aliases",
+    )

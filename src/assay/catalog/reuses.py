@@ -9,15 +9,21 @@ pipeline, whether it ran there or was reused there.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from assay.catalog import datums, executions
+from assay.catalog.datums import DatumFile
 from assay.catalog.states import ExecutionStatus
 from assay.catalog.tables import Execution, PipelineReuse, PipelineRun
+
+if TYPE_CHECKING:
+    from assay.catalog.db import Catalog
 
 #: identical executions looked at for one decision, newest first
 CANDIDATES = 50
@@ -31,6 +37,56 @@ class Place:
     pipeline: str
     node: str
     index: int = 0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A completed execution with the reuse key looked for."""
+
+    id: str
+    counter: int
+    pipeline_run_id: str | None
+    pipeline_node: str | None
+
+
+@dataclass(frozen=True)
+class Previous:
+    """The newest completed execution of a step that had a reuse key: what a miss differs from."""
+
+    counter: int
+    reuse_facts: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the catalog knows for one reuse decision (``runtime/reuse.py`` decides), in one read."""
+
+    candidates: tuple[Candidate, ...]  # newest first
+    #: in a pipeline run: execution id → the (node, index) of the run that stands for it
+    claimed: Mapping[str, tuple[str, int]]
+    #: in a pipeline run: the candidates that stood for the same node of the same pipeline before
+    stood_for: frozenset[str]
+    previous: Previous | None
+
+
+def evidence(catalog: Catalog, project_id: str, step: str, reuse_key: str, place: Place | None) -> Evidence:
+    """The candidates with ``reuse_key``, and (in a run at ``place``) who holds them and where
+    they stood before; the newest reusable execution of ``step``, to explain a miss."""
+    with catalog.read() as session:
+        found = [
+            Candidate(e.id, e.counter, e.pipeline_run_id, e.pipeline_node)
+            for e in candidates(session, project_id, reuse_key)
+        ]
+        held: dict[str, tuple[str, int]] = {}
+        before: set[str] = set()
+        if place is not None:
+            held = claimed(session, place.run_id)
+            before = stood_for(session, place, [c.id for c in found])
+        previous = executions.latest_reusable_of_step(session, project_id, step)
+        return Evidence(
+            tuple(found), held, frozenset(before),
+            None if previous is None else Previous(previous.counter, dict(previous.reuse_facts)),
+        )  # fmt: skip
 
 
 def candidates(session: Session, project_id: str, reuse_key: str) -> list[Execution]:
@@ -90,3 +146,45 @@ def claim(session: Session, place: Place, execution_id: str) -> bool:
     except IntegrityError:
         return False  # another node of this run claimed it a moment ago
     return True
+
+
+@dataclass(frozen=True)
+class ReusedExecution:
+    """An earlier execution handed back instead of running again: what its result holds."""
+
+    id: str
+    counter: int
+    status: str
+    exit_code: int | None
+    message: str | None
+    problems: tuple[str, ...]
+    log_path: str
+    parameters: Mapping[str, Any]
+    variables: Mapping[str, str]  # its environment variables as recorded (secrets masked)
+    outputs: tuple[DatumFile, ...]  # by name
+    #: (input name, file name, datum id) of every file it received, in order
+    inputs: tuple[tuple[str, str, str], ...]
+    metadata: Mapping[str, Any]  # the latest value of each key
+
+
+def claim_and_read(catalog: Catalog, place: Place | None, execution_id: str) -> ReusedExecution | None:
+    """In one transaction: claim the execution for ``place`` (in a pipeline run), and read it.
+
+    None when another node of the run holds it.
+    """
+    with catalog.transaction() as session:
+        if place is not None and not claim(session, place, execution_id):
+            return None
+        execution = session.get_one(Execution, execution_id)
+        return ReusedExecution(
+            id=execution.id, counter=execution.counter, status=execution.status,
+            exit_code=execution.exit_code, message=execution.message, problems=tuple(execution.problems),
+            log_path=execution.log_path, parameters=dict(execution.parameters),
+            variables=dict(execution.environment.get("variables", {})),
+            outputs=tuple(datums.datum_file(d) for d in datums.outputs_of(session, execution_id)),
+            inputs=tuple(
+                (row.input_name, row.name, row.datum_id)
+                for row in executions.execution_inputs(session, execution_id)
+            ),
+            metadata=executions.latest_metadata(session, execution_id),
+        )  # fmt: skip

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from assay.catalog import datums, executions, gates, pipelines, registry_views, verdicts
+from assay.catalog import datums, executions, gates, pipelines, queries, registry_views, verdicts
 from assay.catalog.registry_tables import Model, ModelVersion
 from assay.catalog.tables import Datum, Execution, PipelineRun
 
@@ -67,8 +67,28 @@ def describe_execution(session: Session, execution: Execution, *, full: bool = T
     return view
 
 
-def execution_view(catalog: Catalog, project_id: str, ref: str | int) -> dict[str, Any]:
-    """``describe_execution`` of the project's execution ``ref`` (a counter, an id, ``latest``)."""
+def execution_views(
+    catalog: Catalog,
+    project_id: str,
+    *,
+    limit: int,
+    status: str | None = None,
+    step: str | None = None,
+    pipeline_run: str | int | None = None,
+    before: int | None = None,
+) -> list[dict[str, Any]]:
+    """Executions newest first, at most ``limit``, filtered (``queries.find_executions``), each
+    without its details; ``pipeline_run`` is a run's reference (``3``, ``pipeline:3``, an id)."""
+    with catalog.read() as session:
+        run_id = None if pipeline_run is None else pipelines.get_run(session, project_id, pipeline_run).id
+        rows = queries.find_executions(
+            session, project_id, limit=limit, status=status, step=step, pipeline_run_id=run_id, before=before
+        )
+        return [describe_execution(session, e, full=False) for e in rows]
+
+
+def execution_view(catalog: Catalog, project_id: str, ref: str) -> dict[str, Any]:
+    """The execution ``ref`` names (``12``, ``#12``, an id, ``exec-<id>``, ``latest``)."""
     with catalog.read() as session:
         return describe_execution(session, executions.get_execution(session, project_id, ref))
 
@@ -103,6 +123,12 @@ def describe_datum(session: Session, datum: Datum, *, full: bool = True) -> dict
         }
     )
     return view
+
+
+def datum_view(catalog: Catalog, project_id: str, ref: str) -> dict[str, Any]:
+    """The datum ``ref`` names (``datum://<id>``, ``datum://<alias>``, the bare id or alias)."""
+    with catalog.read() as session:
+        return describe_datum(session, datums.get_datum(session, project_id, ref))
 
 
 def describe_run(session: Session, run: PipelineRun, *, full: bool = True) -> dict[str, Any]:

@@ -353,10 +353,17 @@ def _report_decision(decision: dict[str, Any]) -> None:
     else:
         _show_event(f"{gate['node']}: approved by {gate['approvals'][-1]['by']} "
                     f"({len(gate['approvals'])} of {gate['required']} approvals)")  # fmt: skip
-    _report_view(decision["run"])
+    run = decision["run"]
+    # NOTE: the run as it was when the decision was recorded: the server's scheduler takes it
+    # on from there, so a gate that opened is no longer waiting whatever the tree still says
+    _report_view(run, decided=gate["node"] if decision["opened"] else None)
+    if decision["opened"] and gate["status"] == "approved":
+        console.print(
+            f"\nThe server continues the run: `assay pipeline show {run['counter']} --watch` follows it."
+        )
 
 
-def _report_view(view: dict[str, Any], explain_reuse: bool = False) -> None:
+def _report_view(view: dict[str, Any], explain_reuse: bool = False, decided: str | None = None) -> None:
     from assay.errors import StepFailed
 
     counter = view["counter"]
@@ -367,7 +374,9 @@ def _report_view(view: dict[str, Any], explain_reuse: bool = False) -> None:
             console.print(f"  {shown(node['name'])}: {shown(node['message'] or 'reuse was not considered')}")
     status = view["status"]
     if status == "waiting-approval":
-        waiting = [n["name"] for n in view["nodes"] if n["status"] == "waiting-approval"]
+        waiting = [
+            n["name"] for n in view["nodes"] if n["status"] == "waiting-approval" and n["name"] != decided
+        ]
         for node in waiting:
             console.print(
                 f"\nPipeline run #{counter} waits for approval of [bold]{shown(node)}[/]. Decide with:\n"

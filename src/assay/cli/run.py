@@ -105,7 +105,7 @@ def run_command(
             raise typer.Exit(exc.exit_code) from None
         finally:
             runtime.close()
-        view = execution_view(catalog, runtime.project_id, result.counter)
+        view = execution_view(catalog, runtime.project_id, str(result.counter))
     if as_json:
         print_json(view)
     else:

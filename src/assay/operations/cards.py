@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from assay.errors import InvalidRequest
 from assay.operations.actor import Actor, Role
-from assay.operations.models import VersionCard, on_version
+from assay.operations.models import VersionCard
 from assay.operations.workspace import Workspace
 
 
 def comment(workspace: Workspace, actor: Actor, ref: str, text: str) -> VersionCard:
     """Add a comment to a version's card; returns the card after."""
     actor.require(workspace.project_id, Role.MEMBER, "comment on a model version")
-    from assay.catalog.cards import add_comment
+    from assay.catalog.cards import comment_on_version
 
-    return on_version(
-        workspace, ref, lambda session, model, version: add_comment(session, model, version, actor.name, text)
+    return VersionCard.from_json(
+        comment_on_version(workspace.catalog, workspace.project_id, ref, actor.name, text)
     )
 
 
@@ -27,13 +27,12 @@ def score(
 ) -> VersionCard:
     """Score a version by a rubric, 1 to 5 (``value`` may be the text a person typed)."""
     actor.require(workspace.project_id, Role.MEMBER, "score a model version")
-    from assay.catalog.cards import add_score
+    from assay.catalog.cards import score_version
 
     number = parse_score(value)
-    return on_version(
-        workspace, ref, lambda session, model, version: add_score(
-            session, model, version, actor.name, rubric=rubric, score=number, comment=comment
-        ),
+    return VersionCard.from_json(
+        score_version(workspace.catalog, workspace.project_id, ref, actor.name, rubric=rubric, score=number,
+                      comment=comment)
     )  # fmt: skip
 
 

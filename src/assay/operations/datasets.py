@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from assay.errors import InvalidRequest, NotFound
 from assay.operations.actor import Actor, Role
@@ -68,15 +68,7 @@ class DatasetSummary(View):
 
 
 @dataclass(frozen=True)
-class DatasetDetail(View):
-    name: str
-    uri: str
-    description: str | None
-    created_by: str
-    created_at: str | None
-    aliases: JSON
-    latest: str | None
-    version_count: int
+class DatasetDetail(DatasetSummary):
     versions: tuple[DatasetVersionSummary, ...] = field(metadata=meta(view=DatasetVersionSummary))
 
 
@@ -105,42 +97,30 @@ class Flagged(View):
 
 def list_datasets(workspace: Workspace, actor: Actor) -> tuple[DatasetSummary, ...]:
     actor.require(workspace.project_id, Role.VIEWER, "list datasets")
-    from assay.catalog.datasets import list_datasets as rows
-    from assay.catalog.registry_views import describe_dataset
+    from assay.catalog.registry_views import owner_views
 
-    with workspace.catalog.read() as session:
-        return tuple(
-            DatasetSummary.from_json(describe_dataset(session, d, full=False))
-            for d in rows(session, workspace.project_id)
-        )
+    return DatasetSummary.many(owner_views(workspace.catalog, workspace.project_id, KIND))
 
 
 def show(workspace: Workspace, actor: Actor, ref: str) -> DatasetDetail | DatasetVersionDetail:
     """A dataset (``news``: its versions and aliases) or a version (``news/v2``: its files)."""
     actor.require(workspace.project_id, Role.VIEWER, "show a dataset")
-    from assay.catalog.datasets import get_dataset, resolve
-    from assay.catalog.registry_views import describe_dataset, describe_dataset_version
+    from assay.catalog.registry_views import dataset_version_view, owner_view
     from assay.catalog.uris import parse_ref
 
     parsed = parse_ref(ref, KIND)
-    with workspace.catalog.read() as session:
-        if parsed.version:
-            dataset, version = resolve(session, workspace.project_id, parsed)
-            return DatasetVersionDetail.from_json(describe_dataset_version(session, dataset, version))
-        return DatasetDetail.from_json(
-            describe_dataset(session, get_dataset(session, workspace.project_id, parsed.name))
+    if parsed.version:
+        return DatasetVersionDetail.from_json(
+            dataset_version_view(workspace.catalog, workspace.project_id, parsed)
         )
+    return DatasetDetail.from_json(owner_view(workspace.catalog, workspace.project_id, KIND, parsed.name))
 
 
 def show_version(workspace: Workspace, actor: Actor, ref: str) -> DatasetVersionDetail:
     actor.require(workspace.project_id, Role.VIEWER, "show a dataset version")
-    from assay.catalog.datasets import resolve
-    from assay.catalog.registry_views import describe_dataset_version
+    from assay.catalog.registry_views import dataset_version_view
 
-    with workspace.catalog.read() as session:
-        return DatasetVersionDetail.from_json(
-            describe_dataset_version(session, *resolve(session, workspace.project_id, ref))
-        )
+    return DatasetVersionDetail.from_json(dataset_version_view(workspace.catalog, workspace.project_id, ref))
 
 
 def create_version(
@@ -185,23 +165,21 @@ def create_version_from_upload(
     in the store under their digest, referenced by nothing, as a failed execution's do.)
     """
     actor.require(workspace.project_id, Role.MEMBER, "create a dataset version")
+    from assay.catalog import dataset_uploads
     from assay.catalog.uris import check_alias_name, check_version_name
 
     # NOTE: the checks `datasets create` makes, shared rather than copied; they are private to
     # runtime/datasets.py, which another change owns now (to be made public there).
-    from assay.runtime.datasets import _base_ref, _check_free, _dataset_name
+    from assay.runtime.datasets import _base_ref, _dataset_name
 
     dataset_name = _dataset_name(name)
     check_version_name(KIND, version)
     for alias in aliases:
         check_alias_name(KIND, alias)
     base_ref = _base_ref(dataset_name, from_version)
-    with workspace.catalog.read() as session:
-        _check_free(session, workspace.project_id, dataset_name, version)
-        if base_ref is not None:
-            from assay.catalog.datasets import resolve
-
-            resolve(session, workspace.project_id, base_ref)
+    dataset_uploads.check_target(
+        workspace.catalog, workspace.project_id, dataset_name, version, base=base_ref
+    )
     stored: dict[str, tuple[str, int]] = {}
     for relative, stream in files:
         file_name = check_upload_name(relative)
@@ -217,51 +195,11 @@ def create_version_from_upload(
         stored[file_name] = (blob.sha256, blob.size)
     if not stored:
         raise InvalidRequest("no file was uploaded", hint="a dataset version holds one file or more")
-    with workspace.catalog.transaction() as session:
-        uri = _record(session, workspace.project_id, dataset_name, version, stored, actor.name,
-                      tags=tags, base_ref=base_ref, aliases=aliases)  # fmt: skip
-    return show_version(workspace, actor, uri)
-
-
-def _record(
-    session: Any,
-    project_id: str,
-    name: str,
-    version: str,
-    stored: dict[str, tuple[str, int]],
-    actor: str,
-    *,
-    tags: Sequence[str],
-    base_ref: Any,
-    aliases: Sequence[str],
-) -> str:
-    """One transaction: a datum per file, the version (over its base's files), its aliases."""
-    from assay.catalog import aliases as alias_moves
-    from assay.catalog import datasets, datums
-
-    dataset = datasets.ensure_dataset(session, project_id, name, actor)
-    contents: dict[str, str] = {}
-    base = None
-    if base_ref is not None:
-        _, base = datasets.resolve(session, project_id, base_ref)
-        contents = {f.name: f.datum_id for f, _ in datasets.files_of(session, base.id)}
-    for file_name, (sha256, size) in stored.items():
-        datum = datums.external_datum(
-            session, project_id=project_id, sha256=sha256, size=size, name=file_name,
-            source_uri=f"upload:{file_name}",
-        )  # fmt: skip
-        contents[file_name] = datum.id
-    created = datasets.create_version(
-        session, dataset=dataset, name=version, files=contents.items(), actor=actor, tags=tags,
-        from_version=base,
+    uri = dataset_uploads.record(
+        workspace.catalog, workspace.project_id, dataset_name, version, stored, actor.name, tags=tags,
+        base=base_ref, alias_names=aliases,
     )  # fmt: skip
-    for alias in dict.fromkeys(aliases):
-        alias_moves.move_alias(
-            session, project_id=project_id, kind=KIND, owner_id=dataset.id, owner_name=dataset.name,
-            name=alias, version_id=created.id, actor=actor, reason="set when the version was created",
-            version_name=created.name,
-        )  # fmt: skip
-    return datasets.uri(dataset, created)
+    return show_version(workspace, actor, uri)
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -305,25 +243,30 @@ def flag(workspace: Workspace, actor: Actor, ref: str, *, reason: str, demote: b
     """Flag a dataset version as flawed: every model version built from it is marked; with
     ``demote``, the aliases those versions hold move to the newest unaffected approved one."""
     actor.require(workspace.project_id, Role.APPROVER, "flag a dataset version")
-    from assay.catalog.flags import flag_dataset
+    from assay.catalog.flags import flag_dataset_version
 
-    with workspace.catalog.transaction() as session:
-        return Flagged.from_json(
-            flag_dataset(
-                session, workspace.project_id, _full(ref), reason=reason, actor=actor.name, demote=demote
-            )
+    return Flagged.from_json(
+        flag_dataset_version(
+            workspace.catalog,
+            workspace.project_id,
+            _full(ref),
+            reason=reason,
+            actor=actor.name,
+            demote=demote,
         )
+    )
 
 
 def unflag(workspace: Workspace, actor: Actor, ref: str, *, reason: str) -> Flag:
     """Lift a dataset version's flag (recorded; the flag's history stays)."""
     actor.require(workspace.project_id, Role.APPROVER, "lift a dataset version's flag")
-    from assay.catalog.flags import unflag_dataset
+    from assay.catalog.flags import unflag_dataset_version
 
-    with workspace.catalog.transaction() as session:
-        return Flag.from_json(
-            unflag_dataset(session, workspace.project_id, _full(ref), reason=reason, actor=actor.name)
+    return Flag.from_json(
+        unflag_dataset_version(
+            workspace.catalog, workspace.project_id, _full(ref), reason=reason, actor=actor.name
         )
+    )
 
 
 def _full(ref: str) -> str:

@@ -54,18 +54,10 @@ def list_events(
         raise InvalidRequest(f"a page holds 1 to {MAX_LIMIT} events, not {limit}")
     if after is not None and after < 0:
         raise InvalidRequest(f"a cursor is an event's id, not {after}", hint="take next_cursor of a page")
-    with workspace.catalog.read() as session:
-        rows = queries.events_after(session, workspace.project_id, after=after, limit=limit, kind=kind,
-                                    subject=subject)  # fmt: skip
-        events = tuple(
-            EventView(
-                id=e.id,
-                kind=e.kind,
-                subject=e.subject,
-                actor=e.actor,
-                at=e.created_at.isoformat(),
-                payload=dict(e.payload or {}),
-            )
-            for e in rows
-        )
+    records = queries.event_records(workspace.catalog, workspace.project_id, after=after, limit=limit,
+                                    kind=kind, subject=subject)  # fmt: skip
+    events = tuple(
+        EventView(id=e.id, kind=e.kind, subject=e.subject, actor=e.actor, at=e.at, payload=e.payload)
+        for e in records
+    )
     return EventPage(events=events, next_cursor=events[-1].id if len(events) == limit else None)

@@ -34,13 +34,7 @@ class DatumSummary(View):
 
 
 @dataclass(frozen=True)
-class DatumDetail(View):
-    id: str
-    uri: str
-    name: str
-    sha256: str
-    size: int
-    tags: JSON
+class DatumDetail(DatumSummary):
     metadata: JSON
     aliases: tuple[str, ...]
     source_uri: str | None
@@ -65,21 +59,9 @@ class ExecutionSummary(View):
 
 
 @dataclass(frozen=True)
-class ExecutionDetail(View):
+class ExecutionDetail(ExecutionSummary):
     """An execution with everything ``executions show`` shows; parameters are masked already."""
 
-    id: str
-    ref: str
-    counter: int
-    step: str
-    status: str
-    image: str
-    exit_code: int | None
-    message: str | None
-    created_at: str | None
-    started_at: str | None
-    ended_at: str | None
-    duration_seconds: float | None
     parameters: JSON
     inputs: JSON
     metadata: JSON
@@ -152,8 +134,7 @@ def list_executions(
 ) -> ExecutionPage:
     """Executions newest first, at most ``limit``, filtered; ``before``: a page's ``next_cursor``."""
     actor.require(workspace.project_id, Role.VIEWER, "list executions")
-    from assay.catalog import pipelines, queries
-    from assay.catalog.views import describe_execution
+    from assay.catalog.views import execution_views
 
     if limit < 1:
         raise InvalidRequest(f"a limit is a positive number, not {limit}", hint="e.g. --limit 50")
@@ -161,15 +142,10 @@ def list_executions(
         raise InvalidRequest(
             f"there is no execution status {status!r}", hint=f"one of: {', '.join(STATUSES)}"
         )
-    with workspace.catalog.read() as session:
-        run_id = None
-        if pipeline_run is not None:
-            run_id = pipelines.get_run(session, workspace.project_id, pipeline_run).id
-        rows = queries.find_executions(
-            session, workspace.project_id, limit=limit, status=status, step=step, pipeline_run_id=run_id,
-            before=before,
-        )  # fmt: skip
-        found = tuple(ExecutionSummary.from_json(describe_execution(session, e, full=False)) for e in rows)
+    found = ExecutionSummary.many(
+        execution_views(workspace.catalog, workspace.project_id, limit=limit, status=status, step=step,
+                        pipeline_run=pipeline_run, before=before)
+    )  # fmt: skip
     cursor = found[-1].counter if len(found) == limit and found[-1].counter > 1 else None
     return ExecutionPage(executions=found, next_cursor=cursor)
 
@@ -177,13 +153,9 @@ def list_executions(
 def show_execution(workspace: Workspace, actor: Actor, ref: str) -> ExecutionDetail:
     """One execution by counter (``12``, ``#12``), id, ``exec-<id>`` or ``latest``."""
     actor.require(workspace.project_id, Role.VIEWER, "show an execution")
-    from assay.catalog.executions import get_execution
-    from assay.catalog.views import describe_execution
+    from assay.catalog.views import execution_view
 
-    with workspace.catalog.read() as session:
-        return ExecutionDetail.from_json(
-            describe_execution(session, get_execution(session, workspace.project_id, ref))
-        )
+    return ExecutionDetail.from_json(execution_view(workspace.catalog, workspace.project_id, ref))
 
 
 def read_log(
@@ -204,7 +176,7 @@ def read_log(
     with open(path, "rb") as handle:
         size = handle.seek(0, 2)
         handle.seek(min(offset, size))
-        data = handle.read() if limit is None else handle.read(limit)
+        data = handle.read(limit)  # None: to the end
     start = min(offset, size)
     return LogChunk(
         execution=execution.ref, counter=execution.counter, offset=start, next_offset=start + len(data),
@@ -266,8 +238,6 @@ def settle_executions(workspace: Workspace, actor: Actor) -> SettledExecutions:
 def show_datum(workspace: Workspace, actor: Actor, ref: str) -> DatumDetail:
     """One datum by ``datum://<id>``, ``datum://<alias>``, or the bare id or alias."""
     actor.require(workspace.project_id, Role.VIEWER, "show a datum")
-    from assay.catalog.datums import get_datum
-    from assay.catalog.views import describe_datum
+    from assay.catalog.views import datum_view
 
-    with workspace.catalog.read() as session:
-        return DatumDetail.from_json(describe_datum(session, get_datum(session, workspace.project_id, ref)))
+    return DatumDetail.from_json(datum_view(workspace.catalog, workspace.project_id, ref))

@@ -72,8 +72,7 @@ def affected(workspace: Workspace, actor: Actor, ref: str, *, depth: int | None 
     from assay.catalog import lineage_views
 
     _check_depth(depth)
-    with workspace.catalog.read() as session:
-        return Affected.from_json(lineage_views.affected(session, workspace.project_id, ref, depth))
+    return Affected.from_json(lineage_views.affected_of(workspace.catalog, workspace.project_id, ref, depth))
 
 
 def show(workspace: Workspace, actor: Actor, ref: str, *, depth: int | None = None) -> Upstream:
@@ -81,8 +80,7 @@ def show(workspace: Workspace, actor: Actor, ref: str, *, depth: int | None = No
     from assay.catalog import lineage_views
 
     _check_depth(depth)
-    with workspace.catalog.read() as session:
-        return Upstream.from_json(lineage_views.show(session, workspace.project_id, ref, depth))
+    return Upstream.from_json(lineage_views.upstream_of(workspace.catalog, workspace.project_id, ref, depth))
 
 
 def graph(
@@ -95,8 +93,9 @@ def graph(
     if direction not in DIRECTIONS:
         raise InvalidRequest(f"a lineage graph goes up or down, not {direction!r}")
     _check_depth(depth)
-    with workspace.catalog.read() as session:
-        return Graph.from_json(lineage_graph.graph(session, workspace.project_id, ref, direction, depth))
+    return Graph.from_json(
+        lineage_graph.graph_of(workspace.catalog, workspace.project_id, ref, direction, depth)
+    )
 
 
 def _check_depth(depth: int | None) -> None:

@@ -9,14 +9,12 @@ compare, approve, reject, tags, describe. Reads need viewer, a description membe
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from assay.errors import InvalidRequest
 from assay.operations.actor import Actor, Role
-from assay.operations.aliases import AliasAt, held_at, owner_name
+from assay.operations.aliases import owner_name
 from assay.operations.views import JSON, View, meta
 from assay.operations.workspace import Workspace
 
@@ -39,22 +37,11 @@ class VersionSummary(View):
 
 
 @dataclass(frozen=True)
-class VersionCard(View):
+class VersionCard(VersionSummary):
     """A version with its card: status and who set it, files, lineage, reviews, verdicts.
 
     ``as_of`` is set when the version was asked for as an alias's holder at a time."""
 
-    uri: str
-    id: str
-    model: str
-    version: str
-    counter: int
-    status: str
-    aliases: tuple[str, ...]
-    tags: JSON
-    metrics: JSON
-    created_at: str | None
-    created_by: str
     status_by: str | None
     status_at: str | None
     status_comment: str | None
@@ -86,16 +73,7 @@ class ModelSummary(View):
 
 
 @dataclass(frozen=True)
-class ModelDetail(View):
-    name: str
-    uri: str
-    description: str | None
-    created_by: str
-    created_at: str | None
-    aliases: JSON
-    latest_approved: str | None
-    latest: str | None
-    version_count: int
+class ModelDetail(ModelSummary):
     versions: tuple[VersionSummary, ...] = field(metadata=meta(view=VersionSummary))
 
 
@@ -127,55 +105,37 @@ class TagCount(View):
 
 def list_models(workspace: Workspace, actor: Actor) -> tuple[ModelSummary, ...]:
     actor.require(workspace.project_id, Role.VIEWER, "list models")
-    from assay.catalog.models import list_models as rows
-    from assay.catalog.registry_views import describe_model
+    from assay.catalog.registry_views import owner_views
 
-    with workspace.catalog.read() as session:
-        return tuple(
-            ModelSummary.from_json(describe_model(session, m, full=False))
-            for m in rows(session, workspace.project_id)
-        )
+    return ModelSummary.many(owner_views(workspace.catalog, workspace.project_id, KIND))
 
 
 def show_model(workspace: Workspace, actor: Actor, name: str) -> ModelDetail:
     actor.require(workspace.project_id, Role.VIEWER, "show a model")
-    from assay.catalog.models import get_model
-    from assay.catalog.registry_views import describe_model
+    from assay.catalog.registry_views import owner_view
 
-    with workspace.catalog.read() as session:
-        model = get_model(session, workspace.project_id, owner_name(KIND, name))
-        return ModelDetail.from_json(describe_model(session, model))
+    return ModelDetail.from_json(
+        owner_view(workspace.catalog, workspace.project_id, KIND, owner_name(KIND, name))
+    )
 
 
 def show_version(workspace: Workspace, actor: Actor, ref: str, *, at: datetime | None = None) -> VersionCard:
     """The version ``ref`` names (``summarizer/v2``, ``…/production``, ``…/latest``); with ``at``
     and an alias, the version the alias held then (``as_of`` says so)."""
     actor.require(workspace.project_id, Role.VIEWER, "show a model version")
-    from assay.catalog.models import get_model, resolve, versions_of
-    from assay.catalog.registry_views import describe_model_version
-    from assay.catalog.uris import LATEST, parse_ref
+    from assay.catalog.registry_views import model_version_at, model_version_view
+    from assay.catalog.uris import parse_ref
 
     parsed = parse_ref(ref, KIND)
     if not parsed.version:
         hint = f"name one: {parsed.name}/production" if at is not None else f"e.g. {parsed.name}/latest"
         raise InvalidRequest("--at asks which version an alias held" if at else f"{ref!r} names no version",
                              hint=hint)  # fmt: skip
-    with workspace.catalog.read() as session:
-        if at is None:
-            model, version = resolve(session, workspace.project_id, parsed)
-            return VersionCard.from_json(describe_model_version(session, model, version))
-        model = get_model(session, workspace.project_id, parsed.name)
-        alias = parsed.version
-        if alias == LATEST or any(v.name == alias for v in versions_of(session, model.id)):
-            raise InvalidRequest(
-                f"model://{parsed.name}/{alias} is {'computed' if alias == LATEST else 'a version'}, "
-                "not an alias; --at asks which version an alias held",
-                hint=f"`assay models alias history {parsed.name}` lists the aliases and their moves",
-            )
-        held: AliasAt = held_at(session, KIND, model, alias, at)
-        _, version = resolve(session, workspace.project_id, held.version or "")
-        view = describe_model_version(session, model, version)
-    return VersionCard.from_json({**view, "as_of": {"alias": held.uri, "at": held.at}})
+    if at is None:
+        return VersionCard.from_json(model_version_view(workspace.catalog, workspace.project_id, parsed))
+    return VersionCard.from_json(
+        model_version_at(workspace.catalog, workspace.project_id, parsed.name, parsed.version, at)
+    )
 
 
 def show(
@@ -194,17 +154,16 @@ def list_versions(
 ) -> tuple[VersionSummary, ...]:
     """A model's versions, newest first; only those of ``status`` or with ``tag``."""
     actor.require(workspace.project_id, Role.VIEWER, "list model versions")
-    from assay.catalog.models import STATUSES, get_model, versions_of
-    from assay.catalog.registry_views import describe_model_version
+    from assay.catalog.models import STATUSES
+    from assay.catalog.registry_views import model_version_views
 
     if status is not None and status not in STATUSES:
         raise InvalidRequest(f"--status {status!r} is not a status", hint=f"one of: {', '.join(STATUSES)}")
-    with workspace.catalog.read() as session:
-        model = get_model(session, workspace.project_id, owner_name(KIND, name))
-        return tuple(
-            VersionSummary.from_json(describe_model_version(session, model, v, full=False))
-            for v in versions_of(session, model.id, status=status, tag=tag)
+    return VersionSummary.many(
+        model_version_views(
+            workspace.catalog, workspace.project_id, owner_name(KIND, name), status=status, tag=tag
         )
+    )
 
 
 def model_tags(workspace: Workspace, actor: Actor, name: str) -> tuple[TagCount, ...]:
@@ -219,14 +178,9 @@ def model_tags(workspace: Workspace, actor: Actor, name: str) -> tuple[TagCount,
 def compare_versions(workspace: Workspace, actor: Actor, first: str, second: str) -> Comparison:
     """Two versions side by side: status, tags, every metric, and the delta (second − first)."""
     actor.require(workspace.project_id, Role.VIEWER, "compare model versions")
-    from assay.catalog.models import resolve
-    from assay.catalog.registry_views import compare_model_versions
+    from assay.catalog.registry_views import comparison
 
-    with workspace.catalog.read() as session:
-        pid = workspace.project_id
-        return Comparison.from_json(
-            compare_model_versions(session, resolve(session, pid, first), resolve(session, pid, second))
-        )
+    return Comparison.from_json(comparison(workspace.catalog, workspace.project_id, first, second))
 
 
 def approve_version(
@@ -241,8 +195,6 @@ def approve_version(
     """Approve a version, under a gate's rules (docs/catalog.md, "Decisions outside a gate")."""
     actor.require(workspace.project_id, Role.APPROVER, "approve a model version")
     from assay.catalog import governance
-    from assay.catalog.models import resolve
-    from assay.catalog.registry_views import describe_model_version
 
     if reason is not None and not force:
         raise InvalidRequest(
@@ -250,58 +202,35 @@ def approve_version(
         )
     override = governance.Override(force=force, reason=reason)
     policy = governance.Policy.of(workspace.settings())
-    with workspace.catalog.transaction() as session:
-        model, version = resolve(session, workspace.project_id, ref)
-        decision = governance.approve_version(
-            session, model, version, actor=actor.name, comment=comment, override=override, policy=policy
-        )
-        card = VersionCard.from_json(describe_model_version(session, model, version))
+    card, decision = governance.approve(
+        workspace.catalog, workspace.project_id, ref, actor=actor.name, comment=comment, override=override,
+        policy=policy,
+    )  # fmt: skip
     return Decided(
-        card=card, warnings=decision.warnings, forced_reason=decision.reason if decision.overrode else None
-    )
+        card=VersionCard.from_json(card), warnings=decision.warnings,
+        forced_reason=decision.reason if decision.overrode else None,
+    )  # fmt: skip
 
 
 def reject_version(workspace: Workspace, actor: Actor, ref: str, *, comment: str | None = None) -> Decided:
     actor.require(workspace.project_id, Role.APPROVER, "reject a model version")
-    from assay.catalog.models import REJECTED, set_status
+    from assay.catalog.governance import reject
 
-    return Decided(
-        card=on_version(
-            workspace, ref, lambda session, model, version: set_status(
-                session, model, version, REJECTED, actor.name, comment
-            ),
-        )
-    )  # fmt: skip
+    card = reject(workspace.catalog, workspace.project_id, ref, actor=actor.name, comment=comment)
+    return Decided(card=VersionCard.from_json(card))
 
 
 def describe(workspace: Workspace, actor: Actor, ref: str, text: str) -> VersionCard | ModelSummary:
     """Set the description of a model (``ref`` a name) or of one of its versions."""
     actor.require(workspace.project_id, Role.MEMBER, "describe a model")
-    from assay.catalog.cards import set_description
-    from assay.catalog.models import get_model
-    from assay.catalog.registry_views import describe_model
+    from assay.catalog import cards
     from assay.catalog.uris import parse_ref
 
     parsed = parse_ref(ref, KIND)
     if parsed.version:
-        return on_version(
-            workspace, ref, lambda session, model, version: set_description(
-                session, model, version, actor.name, text
-            ),
-        )  # fmt: skip
-    with workspace.catalog.transaction() as session:
-        model = get_model(session, workspace.project_id, parsed.name)
-        set_description(session, model, None, actor.name, text)
-        return ModelSummary.from_json(describe_model(session, model, full=False))
-
-
-def on_version(workspace: Workspace, ref: str, write: Callable[[Any, Any, Any], object]) -> VersionCard:
-    """Resolve ``ref``, call ``write(session, model, version)`` in one transaction, return the
-    card after (the caller checked the actor's role)."""
-    from assay.catalog.models import resolve
-    from assay.catalog.registry_views import describe_model_version
-
-    with workspace.catalog.transaction() as session:
-        model, version = resolve(session, workspace.project_id, ref)
-        write(session, model, version)
-        return VersionCard.from_json(describe_model_version(session, model, version))
+        return VersionCard.from_json(
+            cards.describe_version(workspace.catalog, workspace.project_id, ref, actor.name, text)
+        )
+    return ModelSummary.from_json(
+        cards.describe_model(workspace.catalog, workspace.project_id, parsed.name, actor.name, text)
+    )

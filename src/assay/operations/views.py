@@ -6,7 +6,7 @@ The catalog describes what it holds as JSON-able dicts (``catalog/views.py``,
 (:meth:`View.from_json`), and :meth:`View.to_json` gives back the same keys in the same order,
 so the CLI and the API print byte-for-byte the same JSON::
 
-    card = VersionCard.from_json(describe_model_version(session, model, version))
+    card = VersionCard.from_json(model_version_view(catalog, project_id, "summarizer/v3"))
     card.status                 # "approved"
     card.to_json()              # the dict `assay models show --json` prints
 
@@ -19,7 +19,7 @@ the JSON they are: they are data, not structure.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import fields
 from typing import Any, ClassVar, Self
 
@@ -57,6 +57,11 @@ class View:
             # NOTE: a key the view does not name would vanish from the CLI's and the API's JSON.
             raise KeyError(f"{cls.__name__}: no field for {', '.join(sorted(extra))}")
         return cls(**values)
+
+    @classmethod
+    def many(cls, data: Iterable[Mapping[str, JSON]]) -> tuple[Self, ...]:
+        """A view of each of the catalog's descriptions, in their order (a list's rows)."""
+        return tuple(cls.from_json(item) for item in data)
 
     def to_json(self) -> dict[str, JSON]:
         out: dict[str, JSON] = {}

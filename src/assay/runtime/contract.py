@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from assay.catalog.lifecycle import StagedFile
 from assay.catalog.reuses import Place
 from assay.errors import InvalidRequest
 from assay.runtime import envs
 from assay.runtime.images import Environment
-from assay.runtime.inputs import StagedFile
 from assay.spec.model import Step
 
 

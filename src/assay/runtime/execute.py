@@ -21,8 +21,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from assay.catalog import drivers, executions, reuses
-from assay.catalog.tables import Execution, new_id
+from assay.catalog import executions, lifecycle, reuses
+from assay.catalog.lifecycle import StagedFile, StartedExecution
+from assay.catalog.tables import new_id
 from assay.engine import lease
 from assay.engine.conditions import condition_holds
 from assay.errors import AssayError, Interrupted
@@ -91,11 +92,10 @@ def run_execution(request: ExecutionRequest, runtime: Runtime) -> ExecutionResul
     env_values = contract.environment_variables(step, request.environment_variables)
     secrets = runtime.secrets
     command = _recorded_command(step, values, script, secrets)
-    with runtime.catalog.read() as session:
-        plan = inputs.plan_inputs(
-            step, request.inputs, values, base_dir=runtime.project.root,
-            session=session, project_id=runtime.project_id,
-        )  # fmt: skip
+    plan = inputs.plan_inputs(
+        step, request.inputs, values, base_dir=runtime.project.root,
+        catalog=runtime.catalog, project_id=runtime.project_id,
+    )  # fmt: skip
     fetched = inputs.fetch_inputs(
         plan, store=runtime.store, cache_dir=runtime.project.cache_dir, on_warning=runtime.warn_once
     )
@@ -107,12 +107,11 @@ def run_execution(request: ExecutionRequest, runtime: Runtime) -> ExecutionResul
     note = None
     if request.reuse:
         place = None if request.pipeline is None else request.pipeline.place
-        with runtime.catalog.read() as session:
-            decision = reuse.decide(session, runtime.project_id, step.name, facts, place)
+        decision = reuse.decide(runtime.catalog, runtime.project_id, step.name, facts, place)
         for choice in decision.choices:
-            with runtime.catalog.transaction() as session:
-                if place is None or reuses.claim(session, place, choice.execution.id):
-                    return reused_result(session, choice.execution, choice.note)
+            reused = reuses.claim_and_read(runtime.catalog, place, choice.execution_id)
+            if reused is not None:
+                return reused_result(reused, choice.note)
         note = decision.note
 
     prepared = _Prepared(
@@ -125,25 +124,20 @@ def run_execution(request: ExecutionRequest, runtime: Runtime) -> ExecutionResul
     except (OSError, AssayError) as exc:
         folder.remove()  # nothing was recorded: nothing is left
         raise AssayError(f"could not prepare an execution of {step.name!r}: {exc}") from exc
-    with runtime.catalog.transaction() as session:
-        staged = inputs.record_input_datums(session, fetched, runtime.project_id)
-        execution = executions.create_execution(
-            session, project_id=runtime.project_id, step=step.name, image=step.image, command=command,
-            parameters=prepared.recorded_values, inputs=_inputs_summary(staged),
-            execution_dir=str(folder.root),
-            actor=runtime.actor, execution_id=folder.root.name, log_path=str(folder.log),
-            source=runtime.source,
-            pipeline=None if request.pipeline is None else executions.PipelinePlace(
-                request.pipeline.run_id, request.pipeline.node, request.pipeline.attempt,
-                request.pipeline.index),
-        )  # fmt: skip
-        executions.record_inputs(session, execution, _input_rows(staged))
-        drivers.record_driver(session, execution, lease.identity(), runtime.actor)
+    new = lifecycle.NewExecution(
+        project_id=runtime.project_id, step=step.name, image=step.image, command=command,
+        parameters=prepared.recorded_values, execution_id=folder.root.name,
+        execution_dir=str(folder.root), log_path=str(folder.log), actor=runtime.actor,
+        driver=lease.identity(), source=runtime.source,
+        pipeline=None if request.pipeline is None else executions.PipelinePlace(
+            request.pipeline.run_id, request.pipeline.node, request.pipeline.attempt,
+            request.pipeline.index),
+    )  # fmt: skip
+    execution, staged = lifecycle.start_execution(runtime.catalog, new, inputs.arriving_files(fetched))
     try:
         return _run_started(request, runtime, execution, folder, staged, prepared)
     except (Exception, KeyboardInterrupt) as exc:
-        with runtime.catalog.read() as session:
-            status = executions.status_of(session, execution.id)
+        status = executions.current_status(runtime.catalog, execution.id)
         if status in (executions.CREATED, executions.STARTED):
             if isinstance(exc, KeyboardInterrupt):  # a signal outside the command: end what it left
                 leftovers.end([execution.id])
@@ -171,9 +165,9 @@ def _lay_out(folder: layout.ExecutionLayout, runtime: Runtime, prepared: _Prepar
 def _run_started(
     request: ExecutionRequest,
     runtime: Runtime,
-    execution: Execution,
+    execution: StartedExecution,
     folder: layout.ExecutionLayout,
-    staged: dict[str, list[inputs.StagedFile]],
+    staged: dict[str, list[StagedFile]],
     prepared: _Prepared,
 ) -> ExecutionResult:
     """The part of an execution after its record exists: the last config files, run, collect, record."""
@@ -267,31 +261,6 @@ def _run_started(
             {name: tuple((f.name, f.datum_id) for f in found) for name, found in staged.items()}
         ),
     )
-
-
-def _inputs_summary(staged: Mapping[str, list[inputs.StagedFile]]) -> dict[str, Any]:
-    return {
-        name: [
-            {
-                "name": f.name,
-                "uri": f.uri,
-                "datum_id": f.datum_id,
-                "sha256": f.sha256,
-                "size": f.size,
-                **({"http": dict(f.http)} if f.http else {}),  # how it was fetched: downloads.py
-            }
-            for f in files
-        ]
-        for name, files in staged.items()
-    }
-
-
-def _input_rows(staged: Mapping[str, list[inputs.StagedFile]]) -> list[dict[str, Any]]:
-    return [
-        {"input_name": name, "position": position, "datum_id": f.datum_id, "uri": f.uri, "name": f.name}
-        for name, files in staged.items()
-        for position, f in enumerate(files)
-    ]
 
 
 def _record(runtime: Runtime, step: Step, prepared: _Prepared) -> dict[str, Any]:

@@ -10,13 +10,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import Session
-
-from assay.catalog import datums, executions, registration
-from assay.catalog.tables import Execution
-from assay.errors import InvalidRequest
+from assay.catalog import executions, lifecycle
+from assay.catalog.lifecycle import StartedExecution
+from assay.catalog.reuses import ReusedExecution
 from assay.runtime import reuse
-from assay.runtime.outputs import CollectedOutputs, OutputFile
+from assay.runtime.outputs import CollectedOutputs
 
 if TYPE_CHECKING:
     from assay.runtime.runtime import Runtime
@@ -64,90 +62,51 @@ class Ending:
     facts: dict[str, Any] = field(default_factory=dict)
 
 
-def finish(runtime: Runtime, execution: Execution, ending: Ending) -> list[OutputRecord]:
+def finish(runtime: Runtime, execution: StartedExecution, ending: Ending) -> list[OutputRecord]:
     """Record the end: outputs as datums, model and dataset versions, metadata, status.
 
     The end is a compare-and-set on the execution's status (its row locked first): one that a
     resume declared interrupted meanwhile is not recorded again (its problems say so).
     """
-    records: list[OutputRecord] = []
     collected = ending.collected
-    problems = list(collected.problems)
-    with runtime.catalog.transaction() as session:
-        current = executions.status_of(session, execution.id, lock=True)
-        if current not in (executions.CREATED, executions.STARTED):
-            # A resume declared this execution interrupted while it still ran here: its
-            # outputs are not recorded, so the node's re-run is the only one that counts.
-            collected.problems[:] = [*problems, f"not recorded: the execution was already {current}"]
-            return []
-        recorded = []
-        for output in collected.files:
-            datum = _record_output(session, runtime, execution, output, problems)
-            recorded.append(datum)
-            records.append(OutputRecord(datum.id, output.name, output.sha256, output.size))
-        latest: dict[str, Any] = {}
-        for _, data in ending.metadata:
-            latest.update(data)
-        registration.register_outputs(
-            session, execution, recorded, latest, status=ending.status, actor=runtime.actor,
-            problems=problems, promote_alias=runtime.settings.promote_alias,
-        )  # fmt: skip
-        executions.finish_execution(
-            session, execution, status=ending.status, exit_code=ending.exit_code, message=ending.message,
-            environment=ending.environment, problems=list(problems), metadata=ending.metadata,
-            actor=runtime.actor, reuse_facts=ending.facts,
-            reuse_key=reuse.key(ending.facts) if ending.status == executions.COMPLETED else None,
-        )  # fmt: skip
-    collected.problems[:] = problems
-    runtime.lineage.finished(runtime, execution, ending.status, ending.message, records)
+    end = lifecycle.ExecutionEnd(
+        status=ending.status, message=ending.message, exit_code=ending.exit_code,
+        environment=ending.environment, metadata=ending.metadata, actor=runtime.actor,
+        reuse_facts=ending.facts,
+        reuse_key=reuse.key(ending.facts) if ending.status == executions.COMPLETED else None,
+        promote_alias=runtime.settings.promote_alias,
+    )  # fmt: skip
+    files = [lifecycle.ProducedFile(f.name, f.sha256, f.size, f.metadata) for f in collected.files]
+    recorded = lifecycle.end_execution(runtime.catalog, execution, end, files, collected.problems)
+    collected.problems[:] = recorded.problems
+    if not recorded.recorded:
+        return []
+    records = [OutputRecord(d.id, d.name, d.sha256, d.size) for d in recorded.outputs]
+    runtime.lineage.finished(runtime, recorded.execution, ending.status, ending.message, records)
     return records
 
 
-def _record_output(
-    session: Session, runtime: Runtime, execution: Execution, output: OutputFile, problems: list[str]
-) -> Any:
-    tags = output.metadata.get("valohai.tags", [])
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        problems.append(f"output {output.name}: valohai.tags must be a list of strings; ignored")
-        tags = []
-    datum = datums.create_datum(
-        session, project_id=execution.project_id, sha256=output.sha256, size=output.size,
-        name=output.name, output_execution_id=execution.id, metadata=output.metadata, tags=tags,
-    )  # fmt: skip
-    alias = output.metadata.get("valohai.alias")
-    if alias is not None:
-        if not isinstance(alias, str):
-            problems.append(f"output {output.name}: valohai.alias must be one string; ignored")
-        else:
-            try:
-                datums.set_datum_alias(session, execution.project_id, alias, datum, runtime.actor)
-            except InvalidRequest as exc:
-                problems.append(f"output {output.name}: {exc.message}")
-    return datum
-
-
-def reused_result(session: Session, execution: Execution, note: str) -> ExecutionResult:
+def reused_result(execution: ReusedExecution, note: str) -> ExecutionResult:
     """The result of an earlier execution, handed back instead of running again."""
-    outputs = datums.outputs_of(session, execution.id)
     used: dict[str, list[str]] = {}
     files: dict[str, list[tuple[str, str]]] = {}
-    for row in executions.execution_inputs(session, execution.id):
-        used.setdefault(row.input_name, []).append(row.datum_id)
-        files.setdefault(row.input_name, []).append((row.name, row.datum_id))
+    for input_name, name, datum_id in execution.inputs:
+        used.setdefault(input_name, []).append(datum_id)
+        files.setdefault(input_name, []).append((name, datum_id))
     return ExecutionResult(
         execution_id=execution.id,
         counter=execution.counter,
         status=execution.status,
         exit_code=execution.exit_code,
         message=execution.message,
-        outputs=tuple(OutputRecord(d.id, d.name, d.sha256, d.size) for d in outputs),
-        metadata=MappingProxyType(executions.latest_metadata(session, execution.id)),
-        problems=tuple(execution.problems),
+        outputs=tuple(OutputRecord(d.id, d.name, d.sha256, d.size) for d in execution.outputs),
+        metadata=MappingProxyType(dict(execution.metadata)),
+        problems=execution.problems,
         log_path=Path(execution.log_path),
         log_tail=(),
         parameters=MappingProxyType(dict(execution.parameters)),
         inputs=MappingProxyType({name: tuple(ids) for name, ids in used.items()}),
-        environment_variables=MappingProxyType(dict(execution.environment.get("variables", {}))),
+        environment_variables=MappingProxyType(dict(execution.variables)),
         reused=True,
         reuse_note=note,
         input_files=MappingProxyType({name: tuple(pairs) for name, pairs in files.items()}),

@@ -13,8 +13,8 @@ Resolution runs in three phases so that bad input changes nothing:
 1. ``plan_inputs`` checks everything that can be checked without side effects — unknown or
    missing inputs, unknown parameters in URIs, paths that do not exist, unknown datums,
    file names that would escape their folder — and reports every problem at once;
-2. ``fetch_inputs`` downloads, stores and verifies the bytes; ``record_input_datums`` records
-   their datums in one short transaction;
+2. ``fetch_inputs`` downloads, stores and verifies the bytes; ``arriving_files`` hands them to
+   the catalog, which records their datums as the execution starts (``catalog/lifecycle.py``);
 3. ``place_inputs`` links the verified blobs into the execution's folder.
 """
 
@@ -25,15 +25,15 @@ import glob
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy.orm import Session
-
 from assay.artifacts import ArtifactStore, Blob
-from assay.catalog import datasets, datums, models
+from assay.catalog import Catalog
+from assay.catalog.input_refs import SCHEMES, ResolvedRef, resolve_input_refs
+from assay.catalog.lifecycle import ArrivingFile
 from assay.errors import AssayError, InvalidRequest, NotFound
 from assay.project import STATE_DIR
 from assay.runtime import downloads
@@ -61,18 +61,6 @@ class Source:
     http: Mapping[str, Any] | None = None
 
 
-@dataclass(frozen=True)
-class StagedFile:
-    input_name: str
-    name: str
-    uri: str
-    sha256: str
-    size: int
-    datum_id: str
-    metadata: dict[str, Any] = field(default_factory=dict)
-    http: Mapping[str, Any] | None = None  # how an http(s) file was fetched, for the record
-
-
 def command_line_uri(name: str, uri: str, cwd: Path) -> str:
     """The URI of ``--input NAME=URI`` as typed: a relative path is relative to ``cwd``.
 
@@ -94,7 +82,7 @@ def plan_inputs(
     parameters: Mapping[str, Any],
     *,
     base_dir: Path,
-    session: Session,
+    catalog: Catalog,
     project_id: str,
 ) -> dict[str, list[Source]]:
     problems: list[str] = []
@@ -107,13 +95,14 @@ def plan_inputs(
             problems.append(f"input name {name!r} must be a plain folder name (no '/', '..' or '\\')")
     if problems:
         raise InvalidRequest("; ".join(problems), hint="nothing was run; fix the inputs and run again")
+    found = resolve_input_refs(catalog, project_id, _catalog_refs(step, given, parameters))
     for name, spec_input in step.inputs.items():
         uris = list(given[name]) if name in given else list(spec_input.default)
         sources: list[Source] = []
         for uri in uris:
             try:
                 resolved = _substitute(uri, parameters)
-                sources.extend(_sources(resolved, spec_input, base_dir, session, project_id))
+                sources.extend(_sources(resolved, spec_input, base_dir, found))
             except AssayError as exc:
                 problems.append(f"input {name!r}: {exc.message}")
         if not uris and not spec_input.optional:
@@ -124,6 +113,28 @@ def plan_inputs(
     if problems:
         raise InvalidRequest("; ".join(problems), hint="nothing was run; fix the inputs and run again")
     return plan
+
+
+def _catalog_refs(
+    step: Step, given: Mapping[str, Sequence[str]], parameters: Mapping[str, Any]
+) -> list[tuple[str, str]]:
+    """The (scheme, reference) of every URI that names the catalog, to look them up in one read."""
+    refs = []
+    for name, spec_input in step.inputs.items():
+        for uri in given.get(name, spec_input.default):
+            try:
+                resolved = _substitute(uri, parameters)
+            except AssayError:
+                continue  # reported when the input is planned
+            scheme = _scheme(resolved)
+            if scheme in SCHEMES:
+                refs.append((scheme, resolved))
+    return refs
+
+
+def _scheme(uri: str) -> str:
+    found = _SCHEME.match(uri)
+    return found.group(1).lower() if found else ""
 
 
 def _substitute(uri: str, parameters: Mapping[str, Any]) -> str:
@@ -137,23 +148,26 @@ def _substitute(uri: str, parameters: Mapping[str, Any]) -> str:
     return _PARAMETER.sub(value, uri)
 
 
-def _sources(uri: str, spec_input: Input, base_dir: Path, session: Session, project_id: str) -> list[Source]:
-    scheme_match = _SCHEME.match(uri)
-    scheme = scheme_match.group(1).lower() if scheme_match else ""
+def _sources(
+    uri: str, spec_input: Input, base_dir: Path, found: Mapping[str, ResolvedRef | AssayError]
+) -> list[Source]:
+    scheme = _scheme(uri)
     if scheme in ("http", "https"):
         return [Source(uri=uri, name=_url_name(uri, spec_input.keep_directories), url=uri)]
     if scheme == "datum":
-        try:
-            datum = datums.get_datum(session, project_id, uri)
-        except NotFound as exc:
-            raise InvalidRequest(exc.message) from exc
-        name = datum.name if spec_input.keep_directories != "none" else PurePosixPath(datum.name).name
+        looked_up = found[uri]
+        if isinstance(looked_up, NotFound):
+            raise InvalidRequest(looked_up.message) from looked_up
+        if isinstance(looked_up, AssayError):
+            raise looked_up
+        datum_name, datum = looked_up.files[0]
+        name = datum_name if spec_input.keep_directories != "none" else PurePosixPath(datum_name).name
         return [
-            Source(uri=f"datum://{datum.id}", name=name, datum_id=datum.id, sha256=datum.sha256,
-                   metadata=dict(datum.file_metadata))
+            Source(uri=looked_up.uri, name=name, datum_id=datum.id, sha256=datum.sha256,
+                   metadata=dict(datum.metadata))
         ]  # fmt: skip
     if scheme in ("model", "dataset"):
-        return _catalog_sources(uri, scheme, spec_input, session, project_id)
+        return _catalog_sources(uri, spec_input, found[uri])
     if scheme == "file":
         parts = urlsplit(uri)
         if parts.netloc not in ("", "localhost"):
@@ -170,21 +184,14 @@ def _sources(uri: str, spec_input: Input, base_dir: Path, session: Session, proj
     return _local(uri, uri, spec_input, base_dir)
 
 
-def _catalog_sources(
-    uri: str, kind: str, spec_input: Input, session: Session, project_id: str
-) -> list[Source]:
+def _catalog_sources(uri: str, spec_input: Input, looked_up: ResolvedRef | AssayError) -> list[Source]:
     """The files of the model or dataset version ``uri`` names now, under its resolved URI."""
-    try:
-        if kind == "model":
-            model, version = models.resolve(session, project_id, uri)
-            resolved = models.uri(model, version)
-            files = [(f.name, d) for f, d in models.files_with_datums(session, version.id)]
-        else:
-            dataset, dataset_version = datasets.resolve(session, project_id, uri)
-            resolved = datasets.uri(dataset, dataset_version)
-            files = [(f.name, d) for f, d in datasets.files_of(session, dataset_version.id)]
-    except NotFound as exc:
-        raise InvalidRequest(f"{exc.message} ({exc.hint})" if exc.hint else exc.message) from exc
+    if isinstance(looked_up, NotFound):
+        message = f"{looked_up.message} ({looked_up.hint})" if looked_up.hint else looked_up.message
+        raise InvalidRequest(message) from looked_up
+    if isinstance(looked_up, AssayError):
+        raise looked_up
+    resolved, files = looked_up.uri, looked_up.files
     if not files:
         raise InvalidRequest(f"{uri!r} ({resolved}) holds no file")
     root = _common_folder([name for name, _ in files])
@@ -199,7 +206,7 @@ def _catalog_sources(
             else PurePosixPath(name).name,
             datum_id=datum.id,
             sha256=datum.sha256,
-            metadata=dict(datum.file_metadata),
+            metadata=dict(datum.metadata),
         )
         for name, datum in files
     ]
@@ -384,34 +391,24 @@ def fetch_inputs(
     return fetched
 
 
-def record_input_datums(
-    session: Session, fetched: Mapping[str, list[tuple[Source, Blob]]], project_id: str
-) -> dict[str, list[StagedFile]]:
-    """The datum of every fetched file; files from outside get one on first use."""
-    staged: dict[str, list[StagedFile]] = {}
-    for input_name, files in fetched.items():
-        rows = staged.setdefault(input_name, [])
-        for source, blob in files:
-            if source.datum_id is not None and source.metadata is not None:
-                datum_id, metadata = source.datum_id, dict(source.metadata)  # looked up when planned
-            else:
-                if source.datum_id is not None:
-                    datum = datums.get_datum(session, project_id, source.datum_id)
-                else:
-                    datum = datums.external_datum(
-                        session,
-                        project_id=project_id,
-                        sha256=blob.sha256,
-                        size=blob.size,
-                        name=PurePosixPath(source.name).name,
-                        source_uri=source.url or str(source.path),
-                    )
-                datum_id, metadata = datum.id, dict(datum.file_metadata)
-            rows.append(
-                StagedFile(input_name, source.name, source.uri, blob.sha256, blob.size, datum_id, metadata,
-                           source.http)
-            )  # fmt: skip
-    return staged
+def arriving_files(fetched: Mapping[str, list[tuple[Source, Blob]]]) -> dict[str, list[ArrivingFile]]:
+    """Every fetched file, by input, for the catalog to give each its datum as the execution starts."""
+    return {
+        input_name: [
+            ArrivingFile(
+                source.name,
+                source.uri,
+                blob.sha256,
+                blob.size,
+                source=source.url or str(source.path),
+                datum_id=source.datum_id,
+                metadata=source.metadata,
+                http=source.http,
+            )
+            for source, blob in files
+        ]
+        for input_name, files in fetched.items()
+    }
 
 
 def place_inputs(

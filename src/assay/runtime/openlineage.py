@@ -29,10 +29,9 @@ from assay import __version__
 from assay.spec.settings import OpenLineageSettings, Settings
 
 if TYPE_CHECKING:
-    from assay.catalog.tables import Execution
+    from assay.catalog.lifecycle import StagedFile, StartedExecution
     from assay.runtime.contract import PipelineContext
     from assay.runtime.finish import OutputRecord
-    from assay.runtime.inputs import StagedFile
     from assay.runtime.runtime import Runtime
 
 #: the run state that ends a run, by the execution's final status
@@ -91,7 +90,7 @@ class LineageEmitter:
     def started(
         self,
         runtime: Runtime,
-        execution: Execution,
+        execution: StartedExecution,
         pipeline: PipelineContext | None,
         staged: Mapping[str, Sequence[StagedFile]],
     ) -> None:
@@ -106,7 +105,7 @@ class LineageEmitter:
     def finished(
         self,
         runtime: Runtime,
-        execution: Execution,
+        execution: StartedExecution,
         status: str,
         message: str | None,
         outputs: Sequence[OutputRecord],
@@ -140,7 +139,7 @@ class LineageEmitter:
     def _emit(
         self,
         state: str,
-        execution: Execution,
+        execution: StartedExecution,
         run: _Run,
         outputs: Sequence[OutputRecord],
         message: str | None,
@@ -173,7 +172,7 @@ class LineageEmitter:
     def _event(
         self,
         state: str,
-        execution: Execution,
+        execution: StartedExecution,
         run: _Run,
         outputs: Sequence[OutputRecord],
         message: str | None,

@@ -18,17 +18,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.orm import Session
-
-from assay.catalog import executions, reuses
-from assay.catalog.reuses import Place
-from assay.catalog.tables import Execution
+from assay.catalog import Catalog, reuses
+from assay.catalog.reuses import Candidate, Evidence, Place
 from assay.spec.model import Step
 
 
 @dataclass(frozen=True)
 class Choice:
-    execution: Execution
+    execution_id: str
     note: str  # which rule chose it, for --explain-reuse
 
 
@@ -71,27 +68,35 @@ SAME = "same step, command, parameters, inputs, image and commit"
 
 
 def decide(
-    session: Session, project_id: str, step: str, execution_facts: Mapping[str, Any], place: Place | None
+    catalog: Catalog, project_id: str, step: str, execution_facts: Mapping[str, Any], place: Place | None
 ) -> Decision:
     """The identical earlier executions this one may stand for, best first, and why.
 
     In a pipeline run (``place``): never one made earlier in the same run, never one another
     node of the run stands for; first those that stood for the same node of the same pipeline
-    before, then the newest. The caller claims one (``reuses.claim``) before using it.
+    before, then the newest. The caller claims one (``reuses.claim_and_read``) before using it.
     """
     reuse_key = key(execution_facts)
     if reuse_key is None:
         why = "outside a git work tree" if not execution_facts.get("commit") else "the work tree has changes"
         return Decision((), f"not reused: {why}, so the code is not pinned by a commit")
-    found = reuses.candidates(session, project_id, reuse_key)
+    return choose(reuses.evidence(catalog, project_id, reuse_key=reuse_key, step=step, place=place),
+                  step, execution_facts, place)  # fmt: skip
+
+
+def choose(
+    evidence: Evidence, step: str, execution_facts: Mapping[str, Any], place: Place | None
+) -> Decision:
+    """``decide`` over what the catalog knows: no database here."""
+    found = evidence.candidates
     if place is None:
         choices = tuple(
-            Choice(e, f"reused execution #{e.counter}: the newest identical one ({SAME})") for e in found
+            Choice(e.id, f"reused execution #{e.counter}: the newest identical one ({SAME})") for e in found
         )
-        return Decision(choices, _miss(session, project_id, step, execution_facts))
-    held = reuses.claimed(session, place.run_id)
+        return Decision(choices, _miss(evidence, step, execution_facts))
+    held = evidence.claimed
     refused: list[str] = []
-    free: list[Execution] = []
+    free: list[Candidate] = []
     for execution in found:
         holder = held.get(execution.id)
         if execution.pipeline_run_id == place.run_id:
@@ -102,23 +107,23 @@ def decide(
             refused.append(f"#{execution.counter} already stands for node {holder[0]!r} of this run")
         else:
             free.append(execution)
-    before = reuses.stood_for(session, place, [e.id for e in free])
+    before = evidence.stood_for
     choices = tuple(
-        Choice(e, f"reused execution #{e.counter}: it stood for node {place.node!r} of pipeline "
+        Choice(e.id, f"reused execution #{e.counter}: it stood for node {place.node!r} of pipeline "
                   f"{place.pipeline!r} before ({SAME})")
         for e in free if e.id in before
     ) + tuple(
-        Choice(e, f"reused execution #{e.counter}: the newest identical one no node of this run stands for; "
-                  f"none stood for node {place.node!r} before ({SAME})")
+        Choice(e.id, f"reused execution #{e.counter}: the newest identical one no node of this run "
+                     f"stands for; none stood for node {place.node!r} before ({SAME})")
         for e in free if e.id not in before
     )  # fmt: skip
     if refused:
         return Decision(choices, f"not reused: identical, but {'; '.join(refused)}")
-    return Decision(choices, _miss(session, project_id, step, execution_facts))
+    return Decision(choices, _miss(evidence, step, execution_facts))
 
 
-def _miss(session: Session, project_id: str, step: str, execution_facts: Mapping[str, Any]) -> str:
-    previous = executions.latest_reusable_of_step(session, project_id, step)
+def _miss(evidence: Evidence, step: str, execution_facts: Mapping[str, Any]) -> str:
+    previous = evidence.previous
     if previous is None:
         return f"not reused: no earlier completed execution of step {step!r} from a clean commit"
     changed = _differences(previous.reuse_facts, execution_facts)

@@ -118,14 +118,13 @@ class Runtime:
 
     def _read_baseline(self) -> dict[str, Any]:
         settings = self.settings
-        with self.catalog.read() as session:
-            try:
-                found = baselines.find_baseline(
-                    session, self.project_id, settings.baseline_alias, settings.baseline_model
-                )
-            except InvalidRequest as exc:
-                return {"alias": settings.baseline_alias, "model_version": None, "metrics": {},
-                        "problem": exc.message}  # fmt: skip
+        try:
+            found = baselines.read_baseline(
+                self.catalog, self.project_id, settings.baseline_alias, settings.baseline_model
+            )
+        except InvalidRequest as exc:
+            return {"alias": settings.baseline_alias, "model_version": None, "metrics": {},
+                    "problem": exc.message}  # fmt: skip
         return found.as_json()
 
     def warn_once(self, message: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from assay.catalog import Catalog, drivers
-from assay.catalog.tables import Execution
+from assay.catalog.lifecycle import StartedExecution
 from assay.runtime.process import StopCheck
 
 #: how often a running execution asks the catalog whether someone asked it to stop
@@ -24,7 +24,7 @@ class ExecutionStop:
     long: a short execution never asks, and a chatty one does not ask for every line.
     """
 
-    def __init__(self, catalog: Catalog, execution: Execution, outer: StopCheck | None) -> None:
+    def __init__(self, catalog: Catalog, execution: StartedExecution, outer: StopCheck | None) -> None:
         self.catalog = catalog
         self.execution = execution
         self.outer = outer
@@ -38,8 +38,7 @@ class ExecutionStop:
             return False
         self._next = now + POLL_SECONDS
         try:
-            with self.catalog.read() as session:
-                actor = drivers.stop_requested_by(session, self.execution.project_id, self.execution.id)
+            actor = drivers.stop_requester(self.catalog, self.execution.project_id, self.execution.id)
         except Exception:  # noqa: BLE001 - a catalog that cannot answer now must not end the step
             return False
         return f"stopped by {actor}" if actor else False

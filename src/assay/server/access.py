@@ -26,6 +26,7 @@ from anyio import to_thread
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from assay.catalog.accounts import token_digest
 from assay.errors import Unauthenticated
 from assay.operations.actor import Actor, Auth
 from assay.operations.users import actor_of_user, authenticate_token
@@ -59,8 +60,13 @@ class AccessMiddleware:
 
         state = scope.setdefault("state", {})
         try:
+            headers = _headers(scope)
             try:
-                actor, session = await to_thread.run_sync(self._authenticate, _headers(scope))
+                known = self._remembered(headers)
+                if known is not None:
+                    actor, session = known
+                else:
+                    actor, session = await to_thread.run_sync(self._authenticate, headers)
             except Unauthenticated as exc:
                 if scope["path"] not in PUBLIC_PATHS:
                     await from_error(exc)(scope, receive, sending)
@@ -80,20 +86,33 @@ class AccessMiddleware:
                 "principal": principal,
             }))  # fmt: skip
 
-    def _authenticate(self, headers: dict[str, str]) -> tuple[Actor | None, BrowserSession | None]:
+    def _remembered(self, headers: dict[str, str]) -> tuple[Actor, BrowserSession | None] | None:
+        """The actor of a credential checked a moment ago (server/memo.py), without a thread
+        or the catalog; None when it must be checked."""
+        key, session = self._credential(headers)
+        actor = self.context.actors.get(key)
+        return None if actor is None else (actor, session)
+
+    def _authenticate(self, headers: dict[str, str]) -> tuple[Actor, BrowserSession | None]:
         catalog = self.context.catalog
+        key, session = self._credential(headers)
+        if key[0] == "token":
+            actor = authenticate_token(catalog, _bearer(headers["authorization"]))
+        else:
+            assert session is not None
+            actor = actor_of_user(catalog, session.user_id, Auth.SESSION)
+        self.context.actors.put(key, actor)
+        return actor, session
+
+    def _credential(self, headers: dict[str, str]) -> tuple[tuple[str, str], BrowserSession | None]:
+        """What the request presents: ``("token", digest)`` for a bearer token (which wins over a
+        cookie), ``("session", user id)`` for a valid session cookie; 401 for neither."""
         authorization = headers.get("authorization")
         if authorization is not None:
-            scheme, _, value = authorization.partition(" ")
-            if scheme.lower() != "bearer" or not value.strip():
-                raise Unauthenticated(
-                    "the Authorization header must be `Bearer <API token>`",
-                    hint="create a token with `assay server tokens create`",
-                )
-            return authenticate_token(catalog, value), None
+            return ("token", token_digest(_bearer(authorization))), None
         session = self.context.sessions.read(_cookie(headers.get("cookie"), SESSION_COOKIE))
         if session is not None:
-            return actor_of_user(catalog, session.user_id, Auth.SESSION), session
+            return ("session", session.user_id), session
         raise Unauthenticated(
             "who is asking? Send an API token (`Authorization: Bearer <token>`) or sign in at /sign-in",
             hint="an admin creates your account and first token: `assay server users add NAME --role ROLE`",
@@ -109,6 +128,16 @@ class AccessMiddleware:
             route = next((c for c in contexts if c.original_route.matches(scope)[0] is Match.FULL), None)
         path = getattr(route, "path", None)
         return path if isinstance(path, str) else "unmatched"
+
+
+def _bearer(authorization: str) -> str:
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise Unauthenticated(
+            "the Authorization header must be `Bearer <API token>`",
+            hint="create a token with `assay server tokens create`",
+        )
+    return value.strip()
 
 
 def _headers(scope: Scope) -> dict[str, str]:

@@ -46,6 +46,12 @@ class ServerConfig:
     sign_in_delay: float = 0.25
     #: mark cookies Secure (set it behind HTTPS; plain-HTTP requests get them too otherwise)
     secure_cookies: bool = False
+    #: catalog connections kept open for request threads and drivers (as many again are made
+    #: on demand): a request that finds none free waits for one
+    connections: int = 20
+    #: how long a checked token (and a found project) is trusted before the catalog is asked
+    #: again (server/memo.py); 0 asks on every request
+    memo_seconds: float = 2.0
 
     @classmethod
     def load(cls, home: Path, *, host: str = "127.0.0.1", port: int = 8000) -> ServerConfig:

@@ -17,6 +17,7 @@ from assay.operations.actor import Actor
 from assay.operations.workspace import Workspace
 from assay.project import Project
 from assay.server.config import ServerConfig
+from assay.server.memo import Memo
 from assay.server.metrics_registry import Metrics
 from assay.server.sessions import Sessions
 from assay.server.throttle import SignInThrottle
@@ -32,10 +33,14 @@ class ServerContext:
     sessions: Sessions = field(repr=False)
     throttle: SignInThrottle = field(repr=False)
     metrics: Metrics = field(repr=False)
+    #: token digest (or signed-in user) → the actor, as checked a moment ago
+    actors: Memo[tuple[str, str], Actor] = field(repr=False, default_factory=Memo)
+    #: (actor, project ref) → the project found for them a moment ago
+    projects: Memo[tuple[object, str], ProjectRecord] = field(repr=False, default_factory=Memo)
 
     @classmethod
     def open(cls, config: ServerConfig) -> ServerContext:
-        catalog = open_catalog(config.database_url)
+        catalog = open_catalog(config.database_url, connections=config.connections)
         home: Project | None = None
         home_project_id: str | None = None
         if config.serves_home:
@@ -52,7 +57,14 @@ class ServerContext:
             sessions=Sessions(config.secret, config.session_seconds, secure=config.secure_cookies),
             throttle=SignInThrottle(config.sign_in_failures, config.sign_in_window, config.sign_in_delay),
             metrics=Metrics(),
+            actors=Memo(config.memo_seconds),
+            projects=Memo(config.memo_seconds),
         )
+
+    def forget_accounts(self) -> None:
+        """After a change to users, roles or tokens through this server: ask the catalog again."""
+        self.actors.clear()
+        self.projects.clear()
 
     def workspace(self, record: ProjectRecord) -> Workspace:
         if self.home is not None and record.id == self.home_project_id:

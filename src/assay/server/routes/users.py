@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from assay.operations import users
 from assay.operations.actor import Role
-from assay.server.deps import CatalogDep, CurrentActor
+from assay.server.deps import CatalogDep, Context, CurrentActor
 from assay.server.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, page_of
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
@@ -95,8 +95,11 @@ def list_users(
 
 
 @router.post("/users", status_code=201, summary="Add a user with a role, and their first token (admin)")
-def add_user(catalog: CatalogDep, actor: CurrentActor, body: Annotated[UserCreate, Body()]) -> UserCreated:
+def add_user(
+    catalog: CatalogDep, actor: CurrentActor, context: Context, body: Annotated[UserCreate, Body()]
+) -> UserCreated:
     made = users.add_user(catalog, actor, body.name, body.role, body.project, body.password)
+    context.forget_accounts()  # a role granted to a user who exists holds from the next request
     return UserCreated(
         user=UserPublic.of(made.user), token=TokenPublic.of(made.token.token, made.token.value)
     )
@@ -118,5 +121,7 @@ def create_token(
 
 
 @router.delete("/tokens/{token_id}", summary="Revoke an API token: at once, for good")
-def revoke_token(catalog: CatalogDep, actor: CurrentActor, token_id: str) -> TokenPublic:
-    return TokenPublic.of(users.revoke_token(catalog, actor, token_id))
+def revoke_token(catalog: CatalogDep, actor: CurrentActor, context: Context, token_id: str) -> TokenPublic:
+    revoked = users.revoke_token(catalog, actor, token_id)
+    context.forget_accounts()  # refused from the next request on, as the summary says
+    return TokenPublic.of(revoked)
