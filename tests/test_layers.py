@@ -159,8 +159,7 @@ def test_rows_and_sessions_never_leave_the_catalog(path: Path) -> None:
 STILL_OPENS_SESSIONS = {
     "cli/context.py", "cli/run.py",
     "engine/lease.py", "engine/node_book.py", "engine/scheduler.py", "executors/orphans.py",
-    "operations/aliases.py", "operations/datasets.py", "operations/events.py", "operations/executions.py",
-    "operations/gates.py", "operations/lineage.py", "operations/models.py", "operations/pipeline_runs.py",
+    "operations/gates.py", "operations/pipeline_runs.py",
     "operations/project_registry.py", "operations/projects.py", "operations/sources.py",
     "operations/users.py",
 }  # fmt: skip
