@@ -119,8 +119,7 @@ TABLE_HELPERS = {"new_id", "utcnow"}
 STILL_TO_MOVE = {
     # types of the sessions they open: the session-level composition moves into catalog/ next
     "cli/context.py", "operations/users.py",
-    # engine/, runtime/, executors/orphans.py: not moved yet on branch orm-out (see its report)
-    "engine/scheduler.py", "engine/results.py", "engine/node_book.py", "engine/lease.py",
+    # runtime/, executors/orphans.py: not moved yet on branch orm-out (see its report)
     "runtime/execute.py", "runtime/reuse.py", "runtime/datasets.py", "runtime/openlineage.py",
     "runtime/inputs.py", "runtime/stopping.py", "runtime/finish.py", "executors/orphans.py",
 }  # fmt: skip

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from assay.catalog.db import Catalog
 from assay.catalog.registry_tables import Alias, Model, ModelVersion
 from assay.errors import InvalidRequest
 
@@ -22,6 +23,12 @@ class Baseline:
 
     def as_json(self) -> dict[str, Any]:
         return {"alias": self.alias, "model_version": self.uri, "metrics": self.metrics}
+
+
+def read_baseline(catalog: Catalog, project_id: str, alias: str, model_name: str | None) -> Baseline:
+    """``find_baseline`` in a session of its own."""
+    with catalog.read() as session:
+        return find_baseline(session, project_id, alias, model_name)
 
 
 def find_baseline(session: Session, project_id: str, alias: str, model_name: str | None) -> Baseline:
