@@ -116,11 +116,7 @@ TABLE_MODULES = {
 TABLE_HELPERS = {"new_id", "utcnow"}
 #: modules outside catalog/ that still take rows or sessions (DESIGN.md §2); the lead removes
 #: each entry at merge as its owner moves it onto catalog functions and frozen views
-STILL_TO_MOVE = {
-    # engine/, executors/orphans.py: not moved yet on branch orm-out (see its report)
-    "engine/scheduler.py", "engine/results.py", "engine/node_book.py", "engine/lease.py",
-    "executors/orphans.py",
-}  # fmt: skip
+STILL_TO_MOVE: set[str] = set()
 
 
 def _rows_and_sessions(path: Path) -> list[str]:
@@ -154,11 +150,7 @@ def test_rows_and_sessions_never_leave_the_catalog(path: Path) -> None:
 
 #: modules outside catalog/ that still open a catalog session themselves; the lead removes each
 #: entry at merge as its owner moves the composite into one catalog function
-STILL_OPENS_SESSIONS = {
-    "engine/lease.py", "engine/node_book.py", "engine/scheduler.py", "executors/orphans.py",
-    "operations/aliases.py", "operations/datasets.py", "operations/events.py", "operations/executions.py",
-    "operations/lineage.py", "operations/models.py",
-}  # fmt: skip
+STILL_OPENS_SESSIONS: set[str] = set()
 #: the catalog's session openers: ``Catalog.read()`` and ``Catalog.transaction()``
 SESSION_OPENERS = {"read", "transaction"}
 

@@ -4,16 +4,14 @@ unless ``assay.yaml`` says otherwise) — what a candidate is compared with."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from assay.catalog.db import Catalog
 from assay.catalog.registry_tables import Alias, Model, ModelVersion
 from assay.errors import InvalidRequest
-
-if TYPE_CHECKING:
-    from assay.catalog.db import Catalog
 
 
 @dataclass(frozen=True)

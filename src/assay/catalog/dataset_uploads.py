@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 def check_target(catalog: Catalog, project_id: str, name: str, version: str, *, base: Ref | None) -> None:
     """``Conflict`` if ``name/version`` exists already; ``NotFound`` if ``base`` names nothing."""
     with catalog.read() as session:
-        datasets.check_free(session, project_id, name, version)
+        datasets.check_version_free(session, project_id, name, version)
         if base is not None:
             datasets.resolve(session, project_id, base)
 

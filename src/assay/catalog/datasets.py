@@ -149,7 +149,10 @@ def check_version_free(session: Session, project_id: str, name: str, version: st
         dataset = get_dataset(session, project_id, name)
     except NotFound:
         return
-    if any(v.name == version for v in versions_of(session, dataset.id)):
+    taken = select(DatasetVersion.id).where(
+        DatasetVersion.dataset_id == dataset.id, DatasetVersion.name == version
+    )
+    if session.scalar(taken) is not None:
         raise Conflict(
             f"dataset://{name}/{version} exists already, and versions are immutable; nothing was stored",
             hint=f"name a new version; `assay datasets show {name}` lists the existing ones",
@@ -240,19 +243,6 @@ def versions_of(session: Session, dataset_id: str) -> list[DatasetVersion]:
     """Newest first."""
     query = select(DatasetVersion).where(DatasetVersion.dataset_id == dataset_id)
     return list(session.scalars(query.order_by(DatasetVersion.counter.desc())))
-
-
-def check_free(session: Session, project_id: str, name: str, version: str) -> None:
-    """``Conflict`` if ``dataset://name/version`` exists (a version is never replaced)."""
-    try:
-        dataset = get_dataset(session, project_id, name)
-    except NotFound:
-        return
-    if any(v.name == version for v in versions_of(session, dataset.id)):
-        raise Conflict(
-            f"dataset://{name}/{version} exists already, and versions are immutable; nothing was stored",
-            hint=f"name a new version; `assay datasets show {name}` lists the existing ones",
-        )
 
 
 def files_of(session: Session, version_id: str) -> list[tuple[DatasetVersionFile, Datum]]:

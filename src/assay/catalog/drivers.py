@@ -11,20 +11,40 @@ record its end meanwhile keeps that end.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from assay.catalog import executions
+from assay.catalog.db import Catalog
 from assay.catalog.events import record_event
 from assay.catalog.states import EventKind
-from assay.catalog.tables import Event, Execution, utcnow
-
-if TYPE_CHECKING:
-    from assay.catalog.db import Catalog
+from assay.catalog.tables import Event, Execution, PipelineRun, utcnow
 
 DRIVER, STOP_REQUESTED = EventKind.EXECUTION_DRIVER, EventKind.EXECUTION_STOP_REQUESTED
 _UNFINISHED = ("created", "started")
+
+
+@dataclass(frozen=True)
+class DrivenExecution:
+    """An execution with the process recorded as its driver (``executors/orphans.py`` judges
+    whether it lives)."""
+
+    id: str
+    project_id: str
+    counter: int
+    step: str
+    status: str
+    message: str | None
+    execution_dir: str
+    #: its driver's identity: its own, else (recorded before executions had one) its pipeline
+    #: run's; None when neither is recorded
+    driver: Mapping[str, Any] | None
+    pipeline_run: int | None  # the counter of the run it belongs to
 
 
 def record_driver(session: Session, execution: Execution, driver: dict[str, Any], actor: str) -> None:
@@ -43,6 +63,38 @@ def driver_of(session: Session, execution: Execution) -> dict[str, Any] | None:
     )  # fmt: skip
     found = session.scalar(query)
     return dict(found) if found is not None else None
+
+
+def driven_execution(catalog: Catalog, project_id: str, ref: str | int) -> DrivenExecution:
+    """An execution by counter, id or ``latest`` (``executions.get_execution``), with its driver."""
+    with catalog.read() as session:
+        execution = executions.get_execution(session, project_id, ref)
+        return _driven(session, execution)
+
+
+def unfinished_driven(catalog: Catalog, project_id: str) -> list[DrivenExecution]:
+    """``unfinished`` with their drivers, oldest first."""
+    with catalog.read() as session:
+        return [_driven(session, execution) for execution in unfinished(session, project_id)]
+
+
+def _driven(session: Session, execution: Execution) -> DrivenExecution:
+    driver = driver_of(session, execution)
+    run = session.get(PipelineRun, execution.pipeline_run_id) if execution.pipeline_run_id else None
+    if driver is None and run is not None:
+        driver = run.driver or None
+    return DrivenExecution(
+        id=execution.id, project_id=execution.project_id, counter=execution.counter, step=execution.step,
+        status=execution.status, message=execution.message, execution_dir=execution.execution_dir,
+        driver=MappingProxyType(dict(driver)) if driver is not None else None,
+        pipeline_run=run.counter if run is not None else None,
+    )  # fmt: skip
+
+
+def request_execution_stop(catalog: Catalog, execution_id: str, actor: str) -> None:
+    """``request_stop`` in a transaction of its own."""
+    with catalog.transaction() as session:
+        request_stop(session, _detached(session, execution_id), actor)
 
 
 def request_stop(session: Session, execution: Execution, actor: str) -> None:
@@ -73,6 +125,20 @@ def unfinished(session: Session, project_id: str) -> list[Execution]:
     """Executions of the project not yet ended (``created`` or ``started``), oldest first."""
     query = select(Execution).where(Execution.project_id == project_id, Execution.status.in_(_UNFINISHED))
     return list(session.scalars(query.order_by(Execution.counter)))
+
+
+def settle_execution(catalog: Catalog, execution_id: str, *, status: str, message: str, actor: str) -> bool:
+    """``settle`` in a transaction of its own; whether it was recorded here."""
+    with catalog.transaction() as session:
+        return settle(session, _detached(session, execution_id), status=status, message=message, actor=actor)
+
+
+def _detached(session: Session, execution_id: str) -> Execution:
+    """The execution, detached: ``settle`` writes by UPDATE and notes the values on it, which
+    must not be flushed a second time."""
+    execution = session.get_one(Execution, execution_id)
+    session.expunge(execution)
+    return execution
 
 
 def settle(session: Session, execution: Execution, *, status: str, message: str, actor: str) -> bool:

@@ -7,7 +7,7 @@ frozen records, never rows::
     run = record_run(catalog, NewRun(project_id, "train", ("a", "b"), text, request, "ana", ()))
     stopping = request_stop(catalog, project_id, run.id, "ana", "stopped by ana")  # False: it ended
 
-The driver of a run (``engine/``) keeps records of its own.
+The driver of a run keeps records of its own (``driven_runs.py``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class RunRecord:
-    """A pipeline run as it was when read: what the use cases decide on and hand to the driver."""
+    """A pipeline run as it was when read: what the use cases decide on and hand to
+    ``executors.runs.drive`` (which reads its id, counter, pipeline, request and valohai.yaml)."""
 
     id: str
     project_id: str
@@ -148,18 +149,6 @@ def request_stop(catalog: Catalog, project_id: str, run_id: str, actor: str, mes
             message,
             only_from=(pipelines.RUNNING, pipelines.WAITING, pipelines.STOPPING, pipelines.FAILING),
         )
-
-
-def run_for_driver(catalog: Catalog, project_id: str, run_id: str) -> PipelineRun:
-    """The run's row, for ``executors.runs.drive`` while the driver (``engine/scheduler.py``) still
-    holds a row.
-
-    NOTE: the one row that leaves the catalog from here: the driver is moving onto records of its
-    own (branch orm-engine, ``catalog/driven_runs.py``), after which ``drive`` takes a
-    ``RunRecord`` and this goes.
-    """
-    with catalog.read() as session:
-        return pipelines.get_run(session, project_id, run_id)
 
 
 def _record(run: PipelineRun) -> RunRecord:

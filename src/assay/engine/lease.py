@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from assay.catalog import Catalog, pipelines
-from assay.catalog.tables import PipelineRun
+from assay.catalog import Catalog, driven_runs
+from assay.catalog.driven_runs import DrivenRun
 from assay.errors import Conflict
 
 STALE_DRIVER_SECONDS = 60.0
@@ -25,40 +25,38 @@ HEARTBEAT_SECONDS = 10.0
 
 
 class Lease:
-    def __init__(self, catalog: Catalog, run: PipelineRun) -> None:
+    def __init__(self, catalog: Catalog, run_id: str) -> None:
         self.catalog = catalog
-        self.run = run
+        self.run_id = run_id
+        self._me: dict[str, Any] = {}
         self._beat = 0.0
 
-    def claim(self) -> None:
-        """Take the run, or raise ``Conflict`` naming the process that holds it."""
+    def claim(self) -> DrivenRun:
+        """Take the run, or raise ``Conflict`` naming the process that holds it; the run as
+        read under the claim's row lock."""
         me = identity()
-        with self.catalog.transaction() as session:
-            # FOR UPDATE: two claimants on PostgreSQL must not both see the run unclaimed.
-            run = session.get_one(PipelineRun, self.run.id, populate_existing=True, with_for_update=True)
-            if alive(run.driver, me):
-                raise Conflict(
-                    f"pipeline run #{run.counter} is being driven by process {run.driver.get('pid')} "
-                    f"on {run.driver.get('host')}",
-                    hint=f"wait for it, or stop the run with `assay pipeline stop {run.counter}`",
-                )
-            pipelines.set_driver(session, run, me)
-            self.run.status = run.status
-            self.run.driver = me
+        claim = driven_runs.claim_run(self.catalog, self.run_id, me, held=lambda driver: alive(driver, me))
+        if not claim.taken:
+            run = claim.run
+            raise Conflict(
+                f"pipeline run #{run.counter} is being driven by process {run.driver.get('pid')} "
+                f"on {run.driver.get('host')}",
+                hint=f"wait for it, or stop the run with `assay pipeline stop {run.counter}`",
+            )
+        self._me = me
         self._beat = time.monotonic()
+        return claim.run
 
     def heartbeat(self) -> None:
         """Tell drivers on other hosts that this one is alive (they wait STALE_DRIVER_SECONDS)."""
         if time.monotonic() - self._beat < HEARTBEAT_SECONDS:
             return
         self._beat = time.monotonic()
-        with self.catalog.transaction() as session:
-            pipelines.set_driver(session, self.run, {**self.run.driver, "at": time.time()})
+        self._me = {**self._me, "at": time.time()}
+        driven_runs.set_driver(self.catalog, self.run_id, self._me)
 
     def release(self) -> None:
-        with self.catalog.transaction() as session:
-            run = session.get_one(PipelineRun, self.run.id, populate_existing=True)
-            pipelines.set_driver(session, run, {})
+        driven_runs.set_driver(self.catalog, self.run_id, {})
 
 
 def identity() -> dict[str, Any]:

@@ -5,26 +5,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from types import MappingProxyType
 
-from sqlalchemy.orm import Session
-
-from assay.catalog import executions
+from assay.catalog import Catalog, driven_runs
 from assay.engine.wiring import NodeResult
 
 
-def node_result(session: Session, execution_ids: Sequence[str]) -> NodeResult:
+def node_result(catalog: Catalog, execution_ids: Sequence[str]) -> NodeResult:
     """One execution's results, or a task node's children together (the last child's metadata)."""
-    if not execution_ids:
+    found = driven_runs.node_results(catalog, execution_ids) if execution_ids else None
+    if found is None:
         return NodeResult()
-    found = executions.results_of(session, list(execution_ids))
-    if not found.executions:
-        return NodeResult()
-    first = found.executions[0]
     return NodeResult(
-        parameters=MappingProxyType(dict(first.parameters)),
-        metadata=MappingProxyType(found.metadata),
-        outputs=tuple(found.outputs),
-        inputs=MappingProxyType({k: tuple(v) for k, v in found.inputs.items()}),
-        environment=MappingProxyType(dict(first.environment.get("variables", {}))),
+        parameters=found.parameters,
+        metadata=found.metadata,
+        outputs=found.outputs,
+        inputs=found.inputs,
+        environment=found.environment,
     )
 
 

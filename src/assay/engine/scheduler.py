@@ -21,10 +21,11 @@ import functools
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from assay.catalog import Catalog, baselines, executions, gates, pipelines, promotion, verdicts
+from assay.catalog import Catalog, baselines, driven_runs
+from assay.catalog.driven_runs import DrivenRun, NodeChange, NodeExecution, RunChange, VerdictRecord
 from assay.catalog.pipelines import (
     COMPLETED,
     ERROR,
@@ -37,7 +38,6 @@ from assay.catalog.pipelines import (
     STOPPING,
     WAITING,
 )
-from assay.catalog.tables import Execution, PipelineRun
 from assay.engine import planner, regression
 from assay.engine.graph import Graph
 from assay.engine.lease import Lease
@@ -96,7 +96,8 @@ class _Node:
 @dataclass
 class Driver:
     catalog: Catalog
-    run: PipelineRun
+    #: the run as last read (re-read by each transaction that changes it)
+    run: DrivenRun
     graph: Graph
     request: RunRequest
     launcher: Launcher
@@ -113,8 +114,8 @@ class Driver:
     _resumed: bool = False  # the run had been driven before: completed children may exist
 
     def __post_init__(self) -> None:
-        self._lease = Lease(self.catalog, self.run)
-        self._book = NodeBook(self.catalog, self.run, self.actor)
+        self._lease = Lease(self.catalog, self.run.id)
+        self._book = NodeBook(self.catalog, self.run.id, self.actor)
         self._next_poll = 0.0
         self._decided: dict[str, str] = {}
 
@@ -128,7 +129,7 @@ class Driver:
 
     def drive(self) -> str:
         """Run until the run finishes or waits for approval; returns the run's status."""
-        self._lease.claim()
+        self.run = self._lease.claim()
         try:
             if self.run.status in FINAL_RUN_STATUSES:
                 return self.run.status
@@ -176,10 +177,8 @@ class Driver:
                 self._book.write(node, SKIPPED, message=reason)
                 self.on_event(f"skipped {node}: {reason}")
             case planner.RequestApproval(node, warnings):
-                with self.catalog.transaction() as session:
-                    pipelines.add_warnings(session, self.run, warnings, self.actor)
-                    gates.request_gate(session, self.run, node, self.actor)
-                    self._book.set(session, node, WAITING)
+                driven_runs.request_approval(self.catalog, self.run.id, node, warnings, self.actor)
+                self._book.note(NodeChange(node, WAITING))
                 self._next_poll = 0.0  # read the new gate back before planning again
                 self._show(warnings)
                 self.on_event(f"{node} needs approval")
@@ -195,12 +194,9 @@ class Driver:
                     WAITING, f"waiting for approval of {', '.join(nodes)}", only_from=(RUNNING,)
                 )
             case planner.Finish(status, reason):
-                with self.catalog.transaction() as session:
-                    pipelines.set_run_status(
-                        session, self.run, status, self.actor, reason or self.run.message
-                    )
-                    if status == COMPLETED:
-                        promotion.run_completed(session, self.run, promote_alias=self.promote_alias)
+                self.run = driven_runs.finish_run(
+                    self.catalog, self.run.id, status, reason, self.actor, promote_alias=self.promote_alias
+                )
                 return True
         return False
 
@@ -237,13 +233,10 @@ class Driver:
         self.on_event(f"started {name}" + (f" ({len(launches)} executions)" if len(launches) > 1 else ""))
 
     def _completed_children(self, name: str) -> dict[int, LaunchOutcome]:
-        with self.catalog.read() as session:
-            rows = executions.node_executions(session, self.run.id, [name])
+        found = driven_runs.node_executions(self.catalog, self.run.id, [name])
         return {
-            e.pipeline_index or 0: LaunchOutcome(
-                COMPLETED, e.id, e.counter, None, index=e.pipeline_index or 0
-            )
-            for e in rows
+            e.index: LaunchOutcome(COMPLETED, e.id, e.counter, None, index=e.index)
+            for e in found
             if e.status == COMPLETED
         }
 
@@ -257,10 +250,8 @@ class Driver:
             evaluation = self._evaluate(name, "node-complete", result)
             reused = all(o.reused for o in outcomes)
             note = "; ".join(o.reuse_note for o in outcomes if o.reuse_note) or None
-            with self.catalog.transaction() as session:
-                self._book.set(session, name, COMPLETED, executions=ids, reused=reused, message=note)
-                self._record_verdict(session, name, ids, evaluation)
-                self._follow_actions(session, name, evaluation.fired)
+            change = NodeChange.of(name, COMPLETED, executions=ids, reused=reused, message=note)
+            self._record_settled(change, ids, evaluation, self._run_change(name, evaluation.fired))
             self._show(evaluation.fired.warnings)
             self._results[name] = result
             counters = ", ".join(f"#{o.counter}" for o in outcomes if o.counter)
@@ -274,11 +265,12 @@ class Driver:
         if by_hand is not None:
             # Someone stopped one of its executions (`assay executions stop N`): that stops the run.
             why = f"execution #{by_hand.counter} of node {name!r} was {by_hand.message or 'stopped'}"
-            with self.catalog.transaction() as session:
-                self._book.set(session, name, STOPPED, executions=ids, message=message)
-                pipelines.set_run_status(
-                    session, self.run, STOPPING, self.actor, why, only_from=(RUNNING, WAITING)
-                )
+            change = NodeChange.of(name, STOPPED, executions=ids, message=message)
+            self.run = driven_runs.settle_node(
+                self.catalog, self.run.id, change, self.actor,
+                then=RunChange(STOPPING, why, only_from=(RUNNING, WAITING)),
+            )  # fmt: skip
+            self._book.note(change)
             self.on_event(f"stopping the run: {why}")
             self._stop_launches()
             return
@@ -291,15 +283,13 @@ class Driver:
             return
         result = self._result_of(outcomes, ids)
         evaluation = self._evaluate(name, "node-error", result)
-        with self.catalog.transaction() as session:
-            self._book.set(session, name, ERROR, executions=ids, message=message)
-            self._record_verdict(session, name, ids, evaluation)
-            stopped = self._follow_actions(session, name, evaluation.fired)
-            if not stopped and node.on_error in ("stop-all", "retry"):
-                pipelines.set_run_status(
-                    session, self.run, FAILING, self.actor, f"node {name!r} failed: {message}"
-                )
-                stopped = True
+        then = self._run_change(name, evaluation.fired)
+        if then is None and node.on_error in ("stop-all", "retry"):
+            then = RunChange(FAILING, f"node {name!r} failed: {message}")
+        self._record_settled(
+            NodeChange.of(name, ERROR, executions=ids, message=message), ids, evaluation, then
+        )
+        stopped = then is not None
         self._show(evaluation.fired.warnings)
         self.on_event(f"{name} failed: {message}")
         if stopped:
@@ -313,42 +303,47 @@ class Driver:
                                    parameters=result.parameters, baseline=baseline)  # fmt: skip
 
     def _baseline(self) -> regression.BaselineView:
-        with self.catalog.read() as session:
-            try:
-                found = baselines.find_baseline(
-                    session, self.run.project_id, self.baseline_alias, self.baseline_model
-                )
-            except InvalidRequest as exc:
-                return regression.BaselineView(self.baseline_alias, None, problem=exc.message)
+        try:
+            found = baselines.read_baseline(
+                self.catalog, self.run.project_id, self.baseline_alias, self.baseline_model
+            )
+        except InvalidRequest as exc:
+            return regression.BaselineView(self.baseline_alias, None, problem=exc.message)
         return regression.BaselineView(found.alias, found.uri, found.version_id, found.metrics)
 
-    def _record_verdict(
-        self, session: Any, name: str, ids: list[str], evaluation: regression.Evaluation
+    def _record_settled(
+        self, change: NodeChange, ids: list[str], evaluation: regression.Evaluation, then: RunChange | None
     ) -> None:
-        if evaluation.outcome is None:
-            return
-        baseline = evaluation.baseline or regression.BaselineView(self.baseline_alias, None)
-        verdicts.record_verdict(
-            session, project_id=self.run.project_id, run_id=self.run.id, node=name,
-            execution_id=ids[0] if ids else None, baseline_version_id=baseline.version_id,
-            baseline=f"{baseline.uri} ({baseline.alias})" if baseline.uri else None,
-            outcome=evaluation.outcome, rows=list(evaluation.rows), actor=self.actor,
+        """How a node ended, with its verdict, its actions' warnings and what they do to the run:
+        one transaction."""
+        verdict = self._verdict(change.name, ids, evaluation)
+        self.run = driven_runs.settle_node(
+            self.catalog, self.run.id, change, self.actor,
+            verdict=verdict, warnings=evaluation.fired.warnings, then=then,
         )  # fmt: skip
-        self.on_event(f"{name}: verdict against the baseline: {evaluation.outcome}")
+        self._book.note(change)
+        if evaluation.outcome is not None:
+            self.on_event(f"{change.name}: verdict against the baseline: {evaluation.outcome}")
 
-    def _follow_actions(self, session: Any, name: str, fired: Any) -> bool:
-        pipelines.add_warnings(session, self.run, fired.warnings, self.actor)
+    def _verdict(self, name: str, ids: list[str], evaluation: regression.Evaluation) -> VerdictRecord | None:
+        if evaluation.outcome is None:
+            return None
+        baseline = evaluation.baseline or regression.BaselineView(self.baseline_alias, None)
+        return VerdictRecord(
+            node=name, execution_id=ids[0] if ids else None, baseline_version_id=baseline.version_id,
+            baseline=f"{baseline.uri} ({baseline.alias})" if baseline.uri else None,
+            outcome=evaluation.outcome, rows=tuple(evaluation.rows),
+        )  # fmt: skip
+
+    def _run_change(self, name: str, fired: Any) -> RunChange | None:
+        """What a node's fired actions do to the run: stop it, fail it, or nothing (None)."""
         if fired.problem:
-            pipelines.set_run_status(session, self.run, FAILING, self.actor, fired.problem)
-        elif "stop-pipeline" in fired.thens:
-            pipelines.set_run_status(
-                session, self.run, STOPPING, self.actor, f"node {name!r}: {fired.reason}"
-            )
-        elif "error-pipeline" in fired.thens:
-            pipelines.set_run_status(session, self.run, FAILING, self.actor, f"node {name!r}: {fired.reason}")
-        else:
-            return False
-        return True
+            return RunChange(FAILING, fired.problem)
+        if "stop-pipeline" in fired.thens:
+            return RunChange(STOPPING, f"node {name!r}: {fired.reason}")
+        if "error-pipeline" in fired.thens:
+            return RunChange(FAILING, f"node {name!r}: {fired.reason}")
+        return None
 
     # -- resume ---------------------------------------------------------------------------
 
@@ -360,14 +355,12 @@ class Driver:
         if self.run.status == WAITING:
             self._set_run(RUNNING, None, only_from=(WAITING,))
         if self.run.status not in FINAL_RUN_STATUSES and (self.run.message or "").startswith(INTERRUPTED_RUN):
-            with self.catalog.transaction() as session:
-                pipelines.record_resumption(session, self.run, self.actor)
+            self.run = driven_runs.record_resumption(self.catalog, self.run.id, self.actor)
         rows = self._book.rows
         stale = [n for n, row in rows.items() if row.status == RUNNING]
         if not stale:
             return
-        with self.catalog.read() as session:
-            found = executions.node_executions(session, self.run.id, stale)
+        found = driven_runs.node_executions(self.catalog, self.run.id, stale)
         alive = [e.id for e in found if e.status in ("created", "started")]
         if alive:
             self.launcher.reap(alive)
@@ -375,25 +368,25 @@ class Driver:
         settle: dict[str, list[LaunchOutcome]] = {}
         for name in stale:
             attempt = rows[name].attempts
-            mine = [e for e in found if e.pipeline_node == name and e.attempt == attempt]
+            mine = [e for e in found if e.node == name and e.attempt == attempt]
             expected = len(wire(self.graph, name, self._completed_results(), self.request))
             if len(mine) < expected or any(e.id in alive or _interrupted(e) for e in mine):
                 rerun.append(name)
             else:
                 settle[name] = [
-                    LaunchOutcome(e.status, e.id, e.counter, e.message, index=e.pipeline_index or 0)
-                    for e in mine
+                    LaunchOutcome(e.status, e.id, e.counter, e.message, index=e.index) for e in mine
                 ]
+        # an interrupted attempt does not count against `on-error: retry`
+        changes = [
+            NodeChange.of(
+                name, PENDING, attempts=max(rows[name].attempts - 1, 0), message="re-running: interrupted"
+            )
+            for name in rerun
+        ]
         # One transaction: a crash here leaves everything as it was, to be recovered again.
-        with self.catalog.transaction() as session:
-            if alive:
-                executions.mark_interrupted(session, alive, INTERRUPTED)
-            for name in rerun:
-                # an interrupted attempt does not count against `on-error: retry`
-                self._book.set(
-                    session, name, PENDING, attempts=max(rows[name].attempts - 1, 0),
-                    message="re-running: interrupted",
-                )  # fmt: skip
+        driven_runs.requeue_interrupted(self.catalog, self.run.id, alive, INTERRUPTED, changes, self.actor)
+        for change in changes:
+            self._book.note(change)
         for name in rerun:
             self.on_event(f"{name} was interrupted; running what did not complete again")
         for name, outcomes in settle.items():
@@ -410,9 +403,9 @@ class Driver:
         """
         now = time.monotonic()
         if now >= self._next_poll:
-            with self.catalog.read() as session:
-                self._decided = pipelines.gate_statuses(session, self.run.id) if self._has_gates else {}
-                self.run.status = pipelines.run_status(session, self.run.id)
+            polled = driven_runs.poll(self.catalog, self.run.id, with_gates=self._has_gates)
+            self._decided = dict(polled.gates)
+            self.run = replace(self.run, status=polled.status)
             self._next_poll = now + POLL_SECONDS
         decided = self._decided
         nodes = {
@@ -442,14 +435,12 @@ class Driver:
         return self._load_result(ids)
 
     def _load_result(self, ids: list[str]) -> NodeResult:
-        with self.catalog.read() as session:
-            return node_result(session, ids)
+        return node_result(self.catalog, ids)
 
     def _warn(self, warnings: tuple[str, ...]) -> None:
         """Record warnings on the run (each once) and say them."""
         if warnings:
-            with self.catalog.transaction() as session:
-                pipelines.add_warnings(session, self.run, warnings, self.actor)
+            driven_runs.add_warnings(self.catalog, self.run.id, warnings, self.actor)
             self._show(warnings)
 
     def _show(self, warnings: tuple[str, ...]) -> None:
@@ -458,10 +449,11 @@ class Driver:
 
     def _set_run(self, status: str, message: str | None, only_from: tuple[str, ...] | None = None) -> bool:
         """Set the run's status; with ``only_from``, only if it still is one of those (compare-and-set)."""
-        with self.catalog.transaction() as session:
-            return pipelines.set_run_status(
-                session, self.run, status, self.actor, message, only_from=only_from
-            )
+        transition = driven_runs.set_status(
+            self.catalog, self.run.id, RunChange(status, message, only_from), self.actor
+        )
+        self.run = transition.run
+        return transition.changed
 
     # -- stopping and the driver lease ----------------------------------------------------
 
@@ -482,8 +474,8 @@ class Driver:
         message = exc.reason  # begins with INTERRUPTED_RUN; `pipeline show` adds what continues it
         # NOTE: the run is resumable whether or not this is recorded; a catalog that fails now
         # must not hide the signal.
-        with contextlib.suppress(Exception), self.catalog.transaction() as session:
-            pipelines.record_interruption(session, self.run, self.actor, message)
+        with contextlib.suppress(Exception):
+            self.run = driven_runs.record_interruption(self.catalog, self.run.id, self.actor, message)
 
     def _follow_external_stop(self, status: str) -> None:
         """Another process (``assay pipeline stop``) may have asked the run to stop."""
@@ -492,7 +484,7 @@ class Driver:
             self._stop_launches()
 
 
-def _interrupted(execution: Execution) -> bool:
+def _interrupted(execution: NodeExecution) -> bool:
     """Ended by its driver's end (a crash, a signal), not by itself: a resume runs it again."""
     return execution.status in (ERROR, STOPPED) and (execution.message or "").startswith("interrupted")
 

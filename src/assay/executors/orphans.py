@@ -20,13 +20,13 @@ so an execution driven on another host is left to that host (its stop request st
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from assay.catalog import Catalog, drivers, executions, pipelines
-from assay.catalog.tables import Execution, PipelineRun
+from assay.catalog.drivers import DrivenExecution
 from assay.engine import lease
 from assay.errors import AssayError, Conflict
 from assay.runtime import leftovers
@@ -92,7 +92,18 @@ class SettleReport:
     left: tuple[Left, ...]
 
 
-def run_driver(run: PipelineRun) -> RunDriver:
+class _Run(Protocol):
+    """What ``run_driver`` reads of a pipeline run (the catalog's record, or a view of it)."""
+
+    @property
+    def counter(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def driver(self) -> Mapping[str, Any]: ...
+
+
+def run_driver(run: _Run) -> RunDriver:
     driver = _state(run.driver or None, lease.identity())
     stranded = run.status in (pipelines.RUNNING, pipelines.STOPPING, pipelines.FAILING) and driver.state in (
         GONE,
@@ -111,10 +122,9 @@ def stop_execution(
     on_event: Callable[[str], None] = lambda message: None,
 ) -> Settled:
     """Stop a running execution; returns how it is recorded after."""
-    with catalog.read() as session:
-        execution = executions.get_execution(session, project_id, ref)
-        driver = _execution_driver(session, execution)
-        run = _run_counters(session, [execution]).get(execution.pipeline_run_id or "")
+    execution = drivers.driven_execution(catalog, project_id, ref)
+    driver = _state(execution.driver, lease.identity())
+    run = execution.pipeline_run
     if execution.status in executions.FINAL_STATUSES:
         raise Conflict(
             f"execution #{execution.counter} is already {execution.status}",
@@ -123,12 +133,12 @@ def stop_execution(
     if driver.state in (GONE, NONE):
         ended = _end_processes(execution)
         message = f"stopped by {actor} ({_gone(driver)})"
-        with catalog.transaction() as session:
-            drivers.settle(session, execution, status=executions.STOPPED, message=message, actor=actor)
+        drivers.settle_execution(
+            catalog, execution.id, status=executions.STOPPED, message=message, actor=actor
+        )
         on_event(f"execution #{execution.counter} had no driver: recorded it stopped" + _processes(ended))
         return _settled(_reread(catalog, execution), ended, run)
-    with catalog.transaction() as session:
-        drivers.request_stop(session, execution, actor)
+    drivers.request_execution_stop(catalog, execution.id, actor)
     on_event(f"asked {driver.who}, which runs execution #{execution.counter}, to stop it")
     if wait <= 0:  # the server's stop answers 202 at once: as recorded now, its driver asked
         return _settled(_reread(catalog, execution), 0, run)
@@ -146,9 +156,8 @@ def stop_execution(
 
 def settle(catalog: Catalog, project_id: str, actor: str) -> SettleReport:
     """Record the end of every unfinished execution whose driver is gone, ending what it left."""
-    with catalog.read() as session:
-        found = [(e, _execution_driver(session, e)) for e in drivers.unfinished(session, project_id)]
-        runs = _run_counters(session, [e for e, _ in found])
+    me = lease.identity()
+    found = [(e, _state(e.driver, me)) for e in drivers.unfinished_driven(catalog, project_id)]
     settled: list[Settled] = []
     left: list[Left] = []
     for execution, driver in found:
@@ -160,27 +169,18 @@ def settle(catalog: Catalog, project_id: str, actor: str) -> SettleReport:
             continue
         ended = _end_processes(execution)
         message = f"interrupted: {_gone(driver)}, without recording how it ended; settled by {actor}"
-        with catalog.transaction() as session:
-            recorded = drivers.settle(
-                session, execution, status=executions.ERROR, message=message, actor=actor
-            )
+        recorded = drivers.settle_execution(
+            catalog, execution.id, status=executions.ERROR, message=message, actor=actor
+        )
         if recorded:
             settled.append(
                 Settled(execution.counter, execution.step, executions.ERROR, message, ended,
-                        runs.get(execution.pipeline_run_id or ""))
+                        execution.pipeline_run)
             )  # fmt: skip
     return SettleReport(tuple(settled), tuple(left))
 
 
-def _execution_driver(session: Any, execution: Execution) -> DriverState:
-    driver = drivers.driver_of(session, execution)
-    if driver is None and execution.pipeline_run_id is not None:
-        run = session.get(PipelineRun, execution.pipeline_run_id)
-        driver = (run.driver or None) if run is not None else None  # recorded before drivers were
-    return _state(driver, lease.identity())
-
-
-def _state(driver: dict[str, Any] | None, me: dict[str, Any]) -> DriverState:
+def _state(driver: Mapping[str, Any] | None, me: Mapping[str, Any]) -> DriverState:
     if not driver:
         return DriverState(NONE)
     pid, host = driver.get("pid"), driver.get("host")
@@ -191,7 +191,7 @@ def _state(driver: dict[str, Any] | None, me: dict[str, Any]) -> DriverState:
     return DriverState(ALIVE if lease.alive(driver, me) else GONE, pid, host)
 
 
-def _end_processes(execution: Execution) -> int:
+def _end_processes(execution: DrivenExecution) -> int:
     """Kill what the execution left running; drop what it needed only while running."""
     count = len(leftovers.find([execution.id]))
     leftovers.end([execution.id])
@@ -200,20 +200,14 @@ def _end_processes(execution: Execution) -> int:
     return count
 
 
-def _run_counters(session: Any, found: list[Execution]) -> dict[str, int]:
-    ids = {e.pipeline_run_id for e in found if e.pipeline_run_id}
-    return {run_id: session.get(PipelineRun, run_id).counter for run_id in ids}
-
-
-def _settled(execution: Execution, processes: int, run: int | None) -> Settled:
+def _settled(execution: DrivenExecution, processes: int, run: int | None) -> Settled:
     return Settled(
         execution.counter, execution.step, execution.status, execution.message or "", processes, run
     )
 
 
-def _reread(catalog: Catalog, execution: Execution) -> Execution:
-    with catalog.read() as session:
-        return executions.get_execution(session, execution.project_id, execution.id)
+def _reread(catalog: Catalog, execution: DrivenExecution) -> DrivenExecution:
+    return drivers.driven_execution(catalog, execution.project_id, execution.id)
 
 
 def _gone(driver: DriverState) -> str:

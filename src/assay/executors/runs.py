@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from assay.catalog import driven_runs
 from assay.catalog.pipelines import FINAL_RUN_STATUSES
 from assay.engine.graph import Graph, build_graph
 from assay.engine.scheduler import Driver, Launcher
@@ -51,7 +52,8 @@ def drive(runtime: Runtime, run: Any, options: RunOptions, *, request: RunReques
     launcher: Launcher = options.wrap_launcher(executor) if options.wrap_launcher else executor
     given = request or RunRequest.from_json(run.request)
     driver = Driver(
-        catalog=runtime.catalog, run=run, graph=graph_of(run), request=given,
+        catalog=runtime.catalog, run=driven_runs.get_run(runtime.catalog, run.id),
+        graph=graph_of(run), request=given,
         launcher=launcher, actor=runtime.actor, retries=settings.retries,
         reuse=bool(run.request.get("reuse")), on_event=options.on_event,
         baseline_alias=settings.baseline_alias, baseline_model=settings.baseline_model,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from assay.catalog import approvals, pipelines, run_records
 from assay.catalog.gates import PENDING
@@ -132,8 +132,7 @@ def show(workspace: Workspace, actor: Actor, ref: str | int) -> RunView:
         status=run.status,
         message=run.message,
         created_by=run.created_by,
-        # NOTE: ``run_driver`` reads a run's driver, status and counter, which a record has
-        driver=run_driver(cast(Any, run)),
+        driver=run_driver(run),
         gates=shown.gates,
         detail=shown.detail,
     )
@@ -344,10 +343,8 @@ def drive_here(
     """
     run = run_of(workspace, run_id)
     runtime = _runtime(workspace, actor, foreground, run)
-    # NOTE: the driver still takes the run's row; see ``run_records.run_for_driver``
-    driven = run_records.run_for_driver(workspace.catalog, workspace.project_id, run.id)
     try:
-        return runs.drive(runtime, driven, _options(workspace, foreground), request=request)
+        return runs.drive(runtime, run, _options(workspace, foreground), request=request)
     finally:
         runtime.close()
 

@@ -113,11 +113,6 @@ def _base_ref(name: str, text: str | None) -> Ref | None:
     return ref
 
 
-#: NOTE: operations/datasets.py (an upload) makes the same check in its own read; it is kept
-#: here under its old name until that module moves onto ``datasets.check_new_version``.
-_check_free = datasets.check_version_free
-
-
 def _put(store: ArtifactStore, path: Path) -> Blob:
     try:
         return store.put(path)
