@@ -114,9 +114,6 @@ TABLE_MODULES = {
 }
 #: what a table module offers that is not a row
 TABLE_HELPERS = {"new_id", "utcnow"}
-#: modules outside catalog/ that still take rows or sessions (DESIGN.md §2); the lead removes
-#: each entry at merge as its owner moves it onto catalog functions and frozen views
-STILL_TO_MOVE: set[str] = set()
 
 
 def _rows_and_sessions(path: Path) -> list[str]:
@@ -140,17 +137,12 @@ def _rows_and_sessions(path: Path) -> list[str]:
     "path", [p for p in _modules() if _part(p) != "catalog"], ids=lambda p: str(p.relative_to(PACKAGE))
 )
 def test_rows_and_sessions_never_leave_the_catalog(path: Path) -> None:
-    relative = str(path.relative_to(PACKAGE))
+    """DESIGN.md §2: outside catalog/, code calls catalog functions that return frozen views."""
+    relative = path.relative_to(PACKAGE)
     found = _rows_and_sessions(path)
-    if relative in STILL_TO_MOVE:
-        assert found, f"{relative} no longer imports rows or sessions: take it off STILL_TO_MOVE"
-        return
     assert not found, f"{relative} imports {found}: use catalog functions that return frozen views"
 
 
-#: modules outside catalog/ that still open a catalog session themselves; the lead removes each
-#: entry at merge as its owner moves the composite into one catalog function
-STILL_OPENS_SESSIONS: set[str] = set()
 #: the catalog's session openers: ``Catalog.read()`` and ``Catalog.transaction()``
 SESSION_OPENERS = {"read", "transaction"}
 
@@ -179,11 +171,9 @@ def _sessions_opened(path: Path) -> list[int]:
     "path", [p for p in _modules() if _part(p) != "catalog"], ids=lambda p: str(p.relative_to(PACKAGE))
 )
 def test_sessions_are_opened_only_in_the_catalog(path: Path) -> None:
-    relative = str(path.relative_to(PACKAGE))
+    """One use case, one catalog function that opens its own session (one transaction)."""
+    relative = path.relative_to(PACKAGE)
     found = _sessions_opened(path)
-    if relative in STILL_OPENS_SESSIONS:
-        assert found, f"{relative} no longer opens a session: take it off STILL_OPENS_SESSIONS"
-        return
     assert not found, (
         f"{relative} opens a catalog session on line(s) {found}: call a catalog function that "
         "opens its own and returns frozen views"
