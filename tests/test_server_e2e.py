@@ -299,6 +299,9 @@ def test_an_adhoc_run_uploads_the_working_tree_and_runs_it(serve: Serve, databas
     assert done["status"] == "completed", done["message"]
     first = done["nodes"][0]["executions"][0]["counter"]
     assert "from-my-tree" in _cli(server, ["executions", "logs", str(first)], {})
+    shown = json.loads(_cli(server, ["executions", "show", str(first), "--json"], remote))
+    assert shown["source"]["adhoc"] is True
+    assert "an uploaded working tree" in _cli(server, ["executions", "show", str(first)], remote)
     with Catalog.open(database_url) as catalog, catalog.read() as session:
         run = pipelines.get_run(session, ensure_project(session, server.root.name).id, 1)
         assert run.request["source"]["adhoc"] is True

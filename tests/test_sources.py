@@ -17,6 +17,7 @@ from assay.catalog.projects import resolve_project, set_code_origin
 from assay.catalog.tables import Execution
 from assay.engine.wiring import RunRequest
 from assay.errors import InvalidRequest, NotFound
+from assay.operations import executions as executions_ops
 from assay.operations import pipeline_runs
 from assay.operations.actor import Actor
 from assay.operations.sources import SourceRequest, tree_digest
@@ -95,6 +96,8 @@ def test_a_run_executes_a_tag_a_sha_or_the_default_branch(
     )  # fmt: skip
     version, source = _ran(workspace, SourceRequest())
     assert (version, source["ref"], source["commit"]) == ("v2", "HEAD", commits["v2"])
+    shown = executions_ops.show_execution(workspace, Actor.local(), "1").to_json()
+    assert shown["source"] == {"repository": str(repo), "ref": "v1", "commit": commits["v1"], "adhoc": False}
     # a new commit on main is fetched before the ref is resolved
     (repo / "version.txt").write_text("v3")
     _git(repo, "commit", "--quiet", "-am", "v3")

@@ -62,6 +62,9 @@ def describe_execution(session: Session, execution: Execution, *, full: bool = T
             "command": execution.command,
             "log_path": execution.log_path,
             "execution_dir": execution.execution_dir,
+            # the code it ran: {} for the project's folder as it was; else the repository, the
+            # ref asked for and the commit it named, or the digest of an uploaded (adhoc) tree
+            "source": execution.source or {},
         }
     )
     return view

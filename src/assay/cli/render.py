@@ -68,10 +68,17 @@ def execution_detail(console: Console, view: dict[str, Any]) -> None:
             f"[dim]duration[/] {view['duration_seconds']:.2f} s   [dim]exit code[/] {view['exit_code']}"
         )
     env = view.get("environment") or {}
+    source = view.get("source") or {}
+    if source.get("adhoc"):
+        console.print(f"[dim]code[/] an uploaded working tree, {shown(source.get('tree') or '?')}")
+    elif source.get("commit"):
+        console.print(f"[dim]code[/] {shown(source['commit'])} ({shown(source.get('ref') or '')} of "
+                      f"{shown(source.get('repository') or '?')})")  # fmt: skip
     if env:
         commit = env.get("git_commit") or "not a git repository"
         dirty = " (dirty)" if env.get("git_dirty") else ""
-        console.print(f"[dim]code[/] {shown(commit)}{dirty}   [dim]sandbox[/] {shown(env.get('sandbox'))}")
+        code = "" if source else f"[dim]code[/] {shown(commit)}{dirty}   "
+        console.print(f"{code}[dim]sandbox[/] {shown(env.get('sandbox'))}")
     _mapping(console, "Parameters", view.get("parameters") or {})
     inputs = view.get("inputs") or {}
     if inputs:

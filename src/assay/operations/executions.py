@@ -74,6 +74,7 @@ class ExecutionDetail(ExecutionSummary):
     command: str
     log_path: str | None
     execution_dir: str
+    source: JSON
 
 
 @dataclass(frozen=True)
